@@ -1,0 +1,29 @@
+# Quick start: `make run` (install, ingest the bundled chronology, replay it), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STORE ?= chron.db
+
+.PHONY: run test lint bench clean
+
+run: $(VENV)/.installed
+	$(BIN)/chron --store $(STORE) ingest events/
+	$(BIN)/chron --store $(STORE) replay
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(STORE) $(STORE)-wal $(STORE)-shm

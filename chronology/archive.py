@@ -1,0 +1,295 @@
+"""The archive: the append-only log of sourced facts, and the commands that append to it.
+
+`Archive` is the eventsourcing application. Every command checks its references first and
+then appends all its events in one `save()`, which is one transaction: a fact file is recorded
+whole or not at all. Nothing here ever updates or deletes a stored event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Transcoder
+
+from chronology import domain
+from chronology.errors import FactFileError, InvalidCorrection, StoreError, UnknownReference
+from chronology.factfile import FactFile
+from chronology.fields import RELIABILITY_GRADES
+from chronology.records import LoggedEvent
+from chronology.transcoder import OrjsonTranscoder
+
+DEFAULT_STORE = "chron.db"
+RELATIONS = ("responds_to", "part_of", "follows")
+RANKS = ("preferred", "normal", "deprecated")
+
+
+def store_location(store: str | None = None) -> str:
+    """The store to use: the given one, else $CHRON_STORE, else ./chron.db."""
+    return store or os.environ.get("CHRON_STORE") or DEFAULT_STORE
+
+
+def store_environment(store: str) -> dict[str, str]:
+    """eventsourcing's environment for a store given as a SQLite path or a postgresql:// URL."""
+    if store.startswith(("postgresql://", "postgres://")):
+        url = urlparse(store)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or getpass.getuser()),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+        }
+    if "://" in store:
+        raise StoreError(f"unknown store '{store}': expected a SQLite file path or postgresql://...")
+    path = Path(store)
+    if path.is_dir():
+        raise StoreError(f"store '{store}' is a folder: expected a SQLite file path")
+    if not path.parent.exists():
+        raise StoreError(f"cannot create store '{store}': folder '{path.parent}' does not exist")
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path.resolve())}
+
+
+def current_user() -> str:
+    """Who records events: $CHRON_USER, else the login name."""
+    return os.environ.get("CHRON_USER") or getpass.getuser()
+
+
+@dataclass
+class IngestReport:
+    """What one fact file added to the log."""
+
+    path: str
+    sources_added: int = 0
+    claims_added: int = 0
+    sources_present: int = 0
+    claims_present: int = 0
+    dry_run: bool = False
+
+    @property
+    def events_added(self) -> int:
+        return self.sources_added + self.claims_added
+
+
+@dataclass
+class _Plan:
+    aggregates: list[Any] = field(default_factory=list)
+    report: IngestReport | None = None
+
+
+class Archive(Application):
+    """The Chronology application over one store."""
+
+    name = "Chronology"
+
+    def __init__(self, store: str | None = None) -> None:
+        self.store = store_location(store)
+        self.is_postgres = self.store.startswith(("postgresql://", "postgres://"))
+        try:
+            super().__init__(env=store_environment(self.store))
+        except StoreError:
+            raise
+        except Exception as error:
+            raise StoreError(f"cannot open store '{_redact(self.store)}': {error}") from error
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    # --- appending ---------------------------------------------------------------------------
+
+    def ingest(self, fact_file: FactFile, *, dry_run: bool = False, recorded_by: str | None = None,
+               ) -> IngestReport:
+        """Append a checked fact file's new sources and claims in one transaction."""
+        for attempt in range(3):
+            plan = self._plan_ingest(fact_file, recorded_by or current_user(), dry_run)
+            if dry_run or not plan.aggregates:
+                return plan.report
+            try:
+                self.save(*plan.aggregates)
+            except IntegrityError:
+                # Another ingester appended some of the same facts meanwhile: plan again.
+                if attempt == 2:
+                    raise
+                continue
+            return plan.report
+        raise AssertionError("unreachable")
+
+    def _plan_ingest(self, fact_file: FactFile, recorded_by: str, dry_run: bool) -> _Plan:
+        report = IngestReport(fact_file.path, dry_run=dry_run)
+        plan = _Plan(report=report)
+        now = dt.datetime.now(dt.UTC)
+        known_sources: set[str] = set()
+        for spec in fact_file.sources:
+            known_sources.add(spec.key)
+            if self._exists(domain.source_id(spec.key)):
+                report.sources_present += 1
+                continue
+            plan.aggregates.append(
+                domain.Source.register(spec.key, spec.metadata, spec.published, recorded_by, now)
+            )
+            report.sources_added += 1
+        seen: set[UUID] = set()
+        for claim in fact_file.claims:
+            source = domain.source_id(claim.source_key)
+            if claim.source_key not in known_sources:
+                if not self._exists(source):
+                    raise FactFileError(
+                        fact_file.path, "claim for a missing source", line=claim.line,
+                        field="source", expected="a source registered in this file or earlier",
+                        found=claim.source_key,
+                    )
+                known_sources.add(claim.source_key)
+            aggregate = domain.Claim.record(claim.content, source, recorded_by, now)
+            if aggregate.id in seen or self._exists(aggregate.id):
+                report.claims_present += 1
+                continue
+            seen.add(aggregate.id)
+            plan.aggregates.append(aggregate)
+            report.claims_added += 1
+        return plan
+
+    def _exists(self, originator_id: UUID) -> bool:
+        return bool(self.recorder.select_events(originator_id, limit=1))
+
+    def retract(self, claim_id: UUID, reason: str, recorded_by: str | None = None) -> None:
+        """ClaimRetracted: the claim leaves the best view; it stays in the log."""
+        claim = self._get(domain.Claim, claim_id, "claim")
+        if claim.retracted:
+            raise InvalidCorrection(f"claim {claim_id} is already retracted")
+        claim.retract(_reason(reason), recorded_by or current_user())
+        self.save(claim)
+
+    def rank(self, claim_id: UUID, rank: str, reason: str, recorded_by: str | None = None) -> None:
+        """ClaimRanked: mark a claim preferred, normal or deprecated."""
+        if rank not in RANKS:
+            raise InvalidCorrection(f"unknown rank '{rank}': expected one of {', '.join(RANKS)}")
+        claim = self._get(domain.Claim, claim_id, "claim")
+        claim.set_rank(rank, _reason(reason), recorded_by or current_user())
+        self.save(claim)
+
+    def grade(self, source_key: str, reliability: str, reason: str,
+              recorded_by: str | None = None) -> None:
+        """SourceGraded: change a source's reliability grade."""
+        if reliability not in RELIABILITY_GRADES:
+            raise InvalidCorrection(f"unknown grade '{reliability}': expected one of A B C D E F")
+        source = self._get(domain.Source, domain.source_id(source_key), "source")
+        source.grade(reliability, _reason(reason), recorded_by or current_user())
+        self.save(source)
+
+    def amend(self, source_key: str, changes: dict[str, Any], reason: str,
+              recorded_by: str | None = None) -> None:
+        """SourceAmended: correct a source's metadata (e.g. its publication date)."""
+        source = self._get(domain.Source, domain.source_id(source_key), "source")
+        source.amend(changes, _reason(reason), recorded_by or current_user())
+        self.save(source)
+
+    def merge(self, old: str, new: str, reason: str, recorded_by: str | None = None) -> None:
+        """IncidentsMerged: `old` is the same incident as `new`; `old` becomes an alias."""
+        if old == new:
+            raise InvalidCorrection(f"cannot merge incident '{old}' into itself")
+        for slug in (old, new):
+            if not self.incident_is_known(slug):
+                raise UnknownReference(f"unknown incident '{slug}'")
+        target = new
+        seen = {old}
+        while (alias := self._incident(target)) is not None and alias.merged_into:
+            if alias.merged_into in seen:
+                break
+            seen.add(target)
+            target = alias.merged_into
+        if target == old or target in seen and target != new:
+            raise InvalidCorrection(f"merging '{old}' into '{new}' would make a cycle of merges")
+        incident = self._incident(old)
+        if incident is not None and incident.merged_into:
+            raise InvalidCorrection(f"incident '{old}' is already merged into '{incident.merged_into}'")
+        aggregates = []
+        if incident is None:
+            incident = domain.Incident.name(old, recorded_by or current_user())
+        incident.merge_into(new, _reason(reason), recorded_by or current_user())
+        aggregates.append(incident)
+        self.save(*aggregates)
+
+    def link(self, incident: str, relation: str, other: str, reason: str = "",
+             recorded_by: str | None = None) -> None:
+        """IncidentLinked: `incident` responds_to / part_of / follows `other`."""
+        if relation not in RELATIONS:
+            raise InvalidCorrection(f"unknown relation '{relation}': expected one of {', '.join(RELATIONS)}")
+        if incident == other:
+            raise InvalidCorrection(f"cannot link incident '{incident}' to itself")
+        for slug in (incident, other):
+            if not self.incident_is_known(slug):
+                raise UnknownReference(f"unknown incident '{slug}'")
+        aggregate = self._incident(incident) or domain.Incident.name(incident, recorded_by or current_user())
+        aggregate.link(relation, other, reason, recorded_by or current_user())
+        self.save(aggregate)
+
+    def _incident(self, slug: str) -> domain.Incident | None:
+        try:
+            return self.repository.get(domain.incident_id(slug))
+        except AggregateNotFoundError:
+            return None
+
+    def _get(self, kind: type, originator_id: UUID, what: str) -> Any:
+        try:
+            aggregate = self.repository.get(originator_id)
+        except AggregateNotFoundError:
+            raise UnknownReference(f"unknown {what} {originator_id}") from None
+        if not isinstance(aggregate, kind):
+            raise UnknownReference(f"{originator_id} is not a {what}")
+        return aggregate
+
+    def incident_is_known(self, slug: str) -> bool:
+        """Whether any claim was ever recorded about `slug` (merged slugs stay known)."""
+        from chronology.projection import Projection  # the projection indexes claims by slug
+
+        return Projection(self).catch_up().has_incident(slug)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def read(self, after: int = 0, upto: int | None = None, batch: int = 1000,
+             ) -> Iterator[LoggedEvent]:
+        """The log in order, from the position after `after`, decoded into domain events."""
+        position = after
+        while True:
+            notifications = self.recorder.select_notifications(
+                position, batch, stop=upto, inclusive_of_start=False
+            )
+            for notification in notifications:
+                event = self.mapper.to_domain_event(notification)
+                yield LoggedEvent(
+                    position=notification.id,
+                    recorded_at=event.timestamp,
+                    topic=notification.topic,
+                    originator_id=notification.originator_id,
+                    version=notification.originator_version,
+                    event=event,
+                )
+                position = notification.id
+            if len(notifications) < batch:
+                return
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidCorrection("a correction needs a reason (--reason)")
+    return reason
+
+
+def _redact(store: str) -> str:
+    url = urlparse(store)
+    if url.password:
+        return store.replace(f":{url.password}@", ":***@")
+    return store

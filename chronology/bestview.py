@@ -1,0 +1,176 @@
+"""The best view of an incident: every field resolved, the incident graded, in one record.
+
+`IncidentView` is the one representation of "what we currently believe about an incident" that
+the projection stores, `chron replay`/`show` print, exporters receive and the server serves.
+`incident_view` builds it from claims and sources; it is pure, like the policies it calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from chronology.domain import incident_id
+from chronology.fields import CATALOG
+from chronology.records import Claim, Link, Source
+from chronology.resolution import FieldView, Policy, balanced, field_view_from_dict, resolve_field
+
+GRADES = ("confirmed", "fair", "weak", "contested")
+"""Airwars-style incident grades."""
+
+_FIELD_ORDER = {name: index for index, name in enumerate(CATALOG)}
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """What the archive currently holds about one incident."""
+
+    slug: str
+    id: UUID
+    title: str
+    grade: str
+    retracted: bool
+    date: dict[str, str] | None
+    location: dict[str, Any] | None
+    fields: tuple[FieldView, ...]
+    claims: tuple[UUID, ...]
+    sources: tuple[UUID, ...]
+    aliases: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    last_position: int = 0
+    revision: int = 0
+    """How many times this view changed in the log (iCal SEQUENCE); set by the projection."""
+    changed_at: dt.datetime | None = None
+    """Transaction time of the last change (iCal LAST-MODIFIED); set by the projection."""
+
+    def field(self, name: str) -> FieldView | None:
+        return next((f for f in self.fields if f.field == name), None)
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return (self.date["earliest"] if self.date else "9999-12-31", self.slug)
+
+    def content(self) -> dict[str, Any]:
+        """The view as plain data, without the projection's revision bookkeeping."""
+        return {
+            "slug": self.slug,
+            "id": str(self.id),
+            "title": self.title,
+            "grade": self.grade,
+            "retracted": self.retracted,
+            "date": self.date,
+            "location": self.location,
+            "fields": [f.as_dict() for f in self.fields],
+            "claims": [str(i) for i in self.claims],
+            "sources": [str(i) for i in self.sources],
+            "aliases": list(self.aliases),
+            "links": [list(link) for link in self.links],
+            "last_position": self.last_position,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.content(),
+            "revision": self.revision,
+            "changed_at": self.changed_at.isoformat() if self.changed_at else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IncidentView:
+        """Inverse of `as_dict`."""
+        changed_at = data.get("changed_at")
+        return cls(
+            slug=data["slug"],
+            id=UUID(data["id"]),
+            title=data["title"],
+            grade=data["grade"],
+            retracted=data["retracted"],
+            date=data["date"],
+            location=data["location"],
+            fields=tuple(field_view_from_dict(f) for f in data["fields"]),
+            claims=tuple(UUID(i) for i in data["claims"]),
+            sources=tuple(UUID(i) for i in data["sources"]),
+            aliases=tuple(data["aliases"]),
+            links=tuple((relation, other) for relation, other in data["links"]),
+            last_position=data["last_position"],
+            revision=data.get("revision", 0),
+            changed_at=dt.datetime.fromisoformat(changed_at) if changed_at else None,
+        )
+
+    def digest(self) -> str:
+        """sha256 of the view's content: the projection counts a revision when it changes."""
+        content = self.content()
+        del content["last_position"]
+        return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def field_order(name: str) -> tuple[int, str]:
+    base = name.partition(".")[0]
+    return (_FIELD_ORDER.get(base, len(_FIELD_ORDER)), name)
+
+
+def incident_view(
+    slug: str,
+    claims: Sequence[Claim],
+    sources: Mapping[UUID, Source],
+    links: Iterable[Link] = (),
+    aliases: Iterable[str] = (),
+    policy: Policy = balanced,
+) -> IncidentView:
+    """Resolve every field of one incident and grade it."""
+    by_field: dict[str, list[Claim]] = defaultdict(list)
+    for claim in claims:
+        by_field[claim.field].append(claim)
+    views = tuple(
+        resolve_field(name, by_field[name], sources, policy)
+        for name in sorted(by_field, key=field_order)
+    )
+    resolved = {v.field: v for v in views}
+    active = [c for c in claims if c.counts]
+    link_pairs = {(link.relation, link.other) for link in links}
+    for relation in ("responds_to", "part_of", "follows"):
+        view = resolved.get(relation)
+        if view is not None and view.best:
+            link_pairs.update((relation, other) for other in view.best)
+    title_view = resolved.get("title")
+    date_view = resolved.get("date")
+    place_view = resolved.get("location")
+    return IncidentView(
+        slug=slug,
+        id=incident_id(slug),
+        title=title_view.best if title_view and title_view.best else slug.replace("-", " "),
+        grade=_grade(resolved, active, sources),
+        retracted=not active,
+        date=date_view.best if date_view else None,
+        location=place_view.best if place_view else None,
+        fields=views,
+        claims=tuple(sorted((c.id for c in claims), key=str)),
+        sources=tuple(sorted({c.source_id for c in claims}, key=str)),
+        aliases=tuple(sorted(aliases)),
+        links=tuple(sorted(link_pairs)),
+        last_position=max([c.position for c in claims] + [link.position for link in links] + [0]),
+    )
+
+
+def _grade(resolved: Mapping[str, FieldView], active: Sequence[Claim],
+           sources: Mapping[UUID, Source]) -> str:
+    if any(
+        resolved[name].status == "disputed"
+        for name in ("date", "location", "perpetrator")
+        if name in resolved
+    ):
+        return "contested"
+    publishers = {sources[c.source_id].publisher for c in active}
+    date = resolved.get("date")
+    if len(publishers) >= 2 and date is not None and date.status == "confirmed":
+        return "confirmed"
+    if len(publishers) >= 2 or any(sources[c.source_id].reliability in "AB" for c in active):
+        return "fair"
+    return "weak"

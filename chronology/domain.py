@@ -1,0 +1,235 @@
+"""The domain model: sources, claims and incidents as event-sourced aggregates.
+
+One aggregate per claim and per source, so concurrent ingesters never contend and a duplicate is
+rejected by the store's own uniqueness; an incident aggregate exists only once an analyst merges
+or links it. Ids are derived from content (uuid5), so ingesting the same fact twice is a no-op.
+
+Every event class carries an explicit, stable TOPIC ("chronology:Claim.Recorded"): moving a
+module never orphans the archive. (The aggregate classes keep eventsourcing's module-path topic,
+which is only used to rebuild an aggregate in this process, never by the projection.)
+Event versions are upcast here, in one place (`upcast_vN_vM` methods), never rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID, uuid5
+
+import orjson
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
+
+NAMESPACE = UUID("5b0f4c0e-6c2a-5f3e-9d1a-2f6e0c8b7a41")
+"""The uuid5 namespace of every Chronology id. Never change it: ids in archives depend on it."""
+
+CLAIM_IDENTITY = ("incident", "field", "value", "qualifier", "said_by", "hedge", "generic", "source_id")
+"""The parts of a claim that make it a different statement. Evidence, credibility and notes
+describe the statement and do not change its identity."""
+
+
+def source_id(key: str) -> UUID:
+    """The id of the source registered under `key` (the fact file's [source] id)."""
+    return uuid5(NAMESPACE, "source:" + key)
+
+
+def incident_id(slug: str) -> UUID:
+    """The id of the incident named by `slug`."""
+    return uuid5(NAMESPACE, "incident:" + slug)
+
+
+def claim_id(content: dict[str, Any]) -> UUID:
+    """The id of a claim: uuid5 of the canonical JSON of its identifying content."""
+    identity = {key: content.get(key) for key in CLAIM_IDENTITY}
+    identity["source_id"] = str(identity["source_id"])
+    canonical = orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)
+    return uuid5(NAMESPACE, "claim:" + canonical.decode())
+
+
+class Source(Aggregate):
+    """A document in the archive: who published it, when, and how far it can be trusted."""
+
+    class Registered(Aggregate.Created):
+        TOPIC = "chronology:Source.Registered"
+        key: str
+        metadata: dict[str, Any]
+        published: dt.date | dt.datetime
+        recorded_by: str
+
+    class Amended(Aggregate.Event):
+        TOPIC = "chronology:Source.Amended"
+        changes: dict[str, Any]
+        reason: str
+        recorded_by: str
+
+        def apply(self, source: Source) -> None:
+            source.metadata = {**source.metadata, **self.changes}
+            if "published" in self.changes:
+                source.published = self.changes["published"]
+
+    class Graded(Aggregate.Event):
+        TOPIC = "chronology:Source.Graded"
+        reliability: str
+        reason: str
+        recorded_by: str
+
+        def apply(self, source: Source) -> None:
+            source.metadata = {**source.metadata, "reliability": self.reliability}
+
+    def __init__(
+        self, key: str, metadata: dict[str, Any], published: dt.date | dt.datetime, recorded_by: str
+    ) -> None:
+        self.key = key
+        self.metadata = metadata
+        self.published = published
+
+    @staticmethod
+    def create_id(key: str) -> UUID:
+        return source_id(key)
+
+    @classmethod
+    def register(
+        cls,
+        key: str,
+        metadata: dict[str, Any],
+        published: dt.date | dt.datetime,
+        recorded_by: str,
+        timestamp: dt.datetime,
+    ) -> Source:
+        return cls._create(
+            cls.Registered,
+            id=source_id(key),
+            key=key,
+            metadata=metadata,
+            published=published,
+            recorded_by=recorded_by,
+            timestamp=timestamp,
+        )
+
+    def amend(self, changes: dict[str, Any], reason: str, recorded_by: str) -> None:
+        self.trigger_event(self.Amended, changes=changes, reason=reason, recorded_by=recorded_by)
+
+    def grade(self, reliability: str, reason: str, recorded_by: str) -> None:
+        self.trigger_event(
+            self.Graded, reliability=reliability, reason=reason, recorded_by=recorded_by
+        )
+
+
+class Claim(Aggregate):
+    """One statement, by one source, about one field of one incident."""
+
+    class Recorded(Aggregate.Created):
+        TOPIC = "chronology:Claim.Recorded"
+        content: dict[str, Any]
+        source_id: UUID
+        recorded_by: str
+
+    class Retracted(Aggregate.Event):
+        TOPIC = "chronology:Claim.Retracted"
+        reason: str
+        recorded_by: str
+
+        def apply(self, claim: Claim) -> None:
+            claim.retracted = True
+
+    class Ranked(Aggregate.Event):
+        TOPIC = "chronology:Claim.Ranked"
+        rank: str
+        reason: str
+        recorded_by: str
+
+        def apply(self, claim: Claim) -> None:
+            claim.rank = self.rank
+
+    def __init__(self, content: dict[str, Any], source_id: UUID, recorded_by: str) -> None:
+        self.content = content
+        self.source_id = source_id
+        self.retracted = False
+        self.rank = "normal"
+
+    @classmethod
+    def record(
+        cls, content: dict[str, Any], source: UUID, recorded_by: str, timestamp: dt.datetime
+    ) -> Claim:
+        return cls._create(
+            cls.Recorded,
+            id=claim_id({**content, "source_id": source}),
+            content=content,
+            source_id=source,
+            recorded_by=recorded_by,
+            timestamp=timestamp,
+        )
+
+    def retract(self, reason: str, recorded_by: str) -> None:
+        self.trigger_event(self.Retracted, reason=reason, recorded_by=recorded_by)
+
+    def set_rank(self, rank: str, reason: str, recorded_by: str) -> None:
+        self.trigger_event(self.Ranked, rank=rank, reason=reason, recorded_by=recorded_by)
+
+
+class Incident(Aggregate):
+    """An incident's own history: only merges into another slug and links to other incidents."""
+
+    class Named(Aggregate.Created):
+        TOPIC = "chronology:Incident.Named"
+        slug: str
+        recorded_by: str
+
+    class Merged(Aggregate.Event):
+        """IncidentsMerged: this slug turned out to be the same incident as `into`."""
+
+        TOPIC = "chronology:Incident.Merged"
+        slug: str
+        into: str
+        reason: str
+        recorded_by: str
+
+        def apply(self, incident: Incident) -> None:
+            incident.merged_into = self.into
+
+    class Linked(Aggregate.Event):
+        """IncidentLinked: this incident `relation` the `other` one (e.g. responds_to)."""
+
+        TOPIC = "chronology:Incident.Linked"
+        slug: str
+        relation: str
+        other: str
+        reason: str
+        recorded_by: str
+
+        def apply(self, incident: Incident) -> None:
+            incident.links.append((self.relation, self.other))
+
+    def __init__(self, slug: str, recorded_by: str) -> None:
+        self.slug = slug
+        self.merged_into: str | None = None
+        self.links: list[tuple[str, str]] = []
+
+    @classmethod
+    def name(cls, slug: str, recorded_by: str) -> Incident:
+        return cls._create(cls.Named, id=incident_id(slug), slug=slug, recorded_by=recorded_by)
+
+    def merge_into(self, into: str, reason: str, recorded_by: str) -> None:
+        self.trigger_event(self.Merged, slug=self.slug, into=into, reason=reason, recorded_by=recorded_by)
+
+    def link(self, relation: str, other: str, reason: str, recorded_by: str) -> None:
+        self.trigger_event(
+            self.Linked, slug=self.slug, relation=relation, other=other, reason=reason, recorded_by=recorded_by
+        )
+
+
+EVENT_CLASSES = (
+    Source.Registered,
+    Source.Amended,
+    Source.Graded,
+    Claim.Recorded,
+    Claim.Retracted,
+    Claim.Ranked,
+    Incident.Named,
+    Incident.Merged,
+    Incident.Linked,
+)
+"""The event catalog (DESIGN.md §3), in the order docs/log-format.md describes it."""
+
+for _event_class in EVENT_CLASSES:
+    register_topic(_event_class.TOPIC, _event_class)

@@ -1,0 +1,65 @@
+"""Error types. Raised where bad input enters; the CLI turns each into one line and exit 1."""
+
+from __future__ import annotations
+
+
+class ChronologyError(Exception):
+    """Base class of every error the product reports to a user."""
+
+
+class FactFileError(ChronologyError):
+    """A fact file is malformed: names the file, line, field, what was expected and found."""
+
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        *,
+        line: int | None = None,
+        field: str | None = None,
+        expected: str | None = None,
+        found: object = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.field = field
+        self.expected = expected
+        self.found = found
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        parts = [where]
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        parts.append(self.message)
+        text = ": ".join(parts)
+        if self.expected is not None:
+            text += f" (expected {self.expected}, found {_show(self.found)})"
+        return text
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class UnknownReference(ChronologyError):
+    """A command names a claim, source or incident the archive does not hold."""
+
+
+class InvalidCorrection(ChronologyError):
+    """A correction that would make the archive inconsistent (self-merge, merge cycle, ...)."""
+
+
+class StoreError(ChronologyError):
+    """The store cannot be opened or does not hold what was expected."""
+
+
+class PluginError(ChronologyError):
+    """A plugin failed to load or raised; names the plugin."""
+
+
+class LogIntegrityError(ChronologyError):
+    """The log's digest chain does not match; names the first bad position."""

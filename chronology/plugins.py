@@ -1,0 +1,131 @@
+"""The plugin manager: built-in plugins first, then the `chronology` entry-point group.
+
+Each entry point is loaded on its own, so a plugin that fails to import, or implements a hook
+that does not exist, is set aside and named (`chron plugins`, and a warning on stderr) while
+everything else keeps working. $CHRON_PLUGINS, a comma-separated list of entry-point names,
+limits which plugins load ("" loads none).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from typing import Any
+
+import pluggy
+
+from chronology import default_policies, hookspecs
+from chronology.errors import PluginError
+from chronology.timeline import Exporter
+
+ENTRY_POINT_GROUP = "chronology"
+BUILT_IN = (default_policies,)
+
+
+class Plugins:
+    """The loaded plugins and what they provide."""
+
+    def __init__(self, pm: pluggy.PluginManager, failures: dict[str, str],
+                 distributions: dict[str, tuple[str, str]]) -> None:
+        self.pm = pm
+        self.failures = failures
+        self.distributions = distributions
+
+    def exporters(self) -> dict[str, Exporter]:
+        found: dict[str, Exporter] = {}
+        for plugin_name, result in self._call("chronology_exporters"):
+            for exporter in result or []:
+                if not isinstance(exporter, Exporter):
+                    raise PluginError(f"plugin '{plugin_name}' returned {exporter!r}, not an Exporter")
+                found.setdefault(exporter.name, exporter)
+        return found
+
+    def exporter(self, name: str) -> Exporter:
+        exporters = self.exporters()
+        if name in exporters:
+            return exporters[name]
+        hint = ""
+        if self.failures:
+            hint = "; plugins that failed to load: " + ", ".join(sorted(self.failures))
+        raise PluginError(
+            f"unknown export format '{name}': available {', '.join(sorted(exporters)) or 'none'}"
+            + hint
+        )
+
+    def policies(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for _plugin_name, result in self._call("chronology_resolution_policies"):
+            for name, policy in (result or {}).items():
+                found.setdefault(name, policy)
+        return found
+
+    def policy(self, name: str) -> Any:
+        policies = self.policies()
+        if name not in policies:
+            raise PluginError(
+                f"unknown resolution policy '{name}': available {', '.join(sorted(policies))}"
+            )
+        return policies[name]
+
+    def _call(self, hook_name: str) -> list[tuple[str, Any]]:
+        """Call each implementation separately so a raising plugin is named."""
+        results = []
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            try:
+                results.append((name, impl.function()))
+            except Exception as error:
+                raise PluginError(f"plugin '{name}' failed in {hook_name}: {error}") from error
+        return results
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What `chron plugins` prints: name, version, hooks, and load errors."""
+        rows = []
+        for plugin in self.pm.get_plugins():
+            name = self.pm.get_name(plugin)
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+            distribution, version = self.distributions.get(name, ("chronology", _version()))
+            rows.append({"name": name, "distribution": distribution, "version": version,
+                         "hooks": hooks})
+        for name, error in sorted(self.failures.items()):
+            distribution, version = self.distributions.get(name, ("?", "?"))
+            rows.append({"name": name, "distribution": distribution, "version": version,
+                         "hooks": [], "error": error})
+        return sorted(rows, key=lambda r: r["name"])
+
+
+def _version() -> str:
+    from chronology import __version__
+
+    return __version__
+
+
+def load_plugins() -> Plugins:
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    for module in BUILT_IN:
+        pm.register(module, name=module.__name__)
+    allowed = os.environ.get("CHRON_PLUGINS")
+    wanted = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+    failures: dict[str, str] = {}
+    distributions: dict[str, tuple[str, str]] = {}
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if wanted is not None and entry_point.name not in wanted:
+            continue
+        if pm.has_plugin(entry_point.name):
+            continue
+        dist = entry_point.dist
+        distributions[entry_point.name] = (dist.name, dist.version) if dist else ("?", "?")
+        try:
+            plugin = entry_point.load()
+            pm.register(plugin, name=entry_point.name)
+        except Exception as error:
+            failures[entry_point.name] = f"{type(error).__name__}: {error}"
+            continue
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError as error:
+            pm.unregister(name=entry_point.name)
+            failures[entry_point.name] = f"unknown hook: {error}"
+    return Plugins(pm, failures, distributions)

@@ -1,0 +1,436 @@
+"""Projections: folding the log into best views, in memory or materialized in the store.
+
+Both run the same loop (`fold`): apply each event with `chronology.state.apply_event`, and at
+the end of each transaction (a run of events with one transaction time: one `save()`) rebuild
+the views of the incidents it touched, counting a revision when a view's content changes.
+
+`Projection` keeps that result in tables next to the log (same SQLite file or PostgreSQL
+database) with its tracking position, updated in the same database transaction, so a catch-up
+after one new claim reads one transaction's events and recomputes one incident.
+`replay` does the same from position 0 in memory, for `--as-of`, `--known-at` and `--verify`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+from uuid import UUID
+
+import orjson
+
+from chronology.bestview import IncidentView, incident_view
+from chronology.records import Claim, Link, LoggedEvent, Source
+from chronology.resolution import Policy, balanced
+from chronology.state import MemoryState, apply_event
+from chronology.transcoder import tag, untag
+
+
+class Views(Protocol):
+    """Where folded views are kept: a dict (replay) or a table (the materialized projection)."""
+
+    def current(self, slug: str) -> tuple[str, int, dt.datetime | None] | None: ...
+    def put(self, view: IncidentView, digest: str) -> None: ...
+    def drop(self, slug: str) -> None: ...
+
+
+def fold(state: Any, views: Views, events: Iterable[LoggedEvent], policy: Policy = balanced) -> int:
+    """Apply `events` to `state`, refreshing `views` after each transaction. Returns the last
+    position applied (0 if none)."""
+    dirty: set[str] = set()
+    transaction_time: dt.datetime | None = None
+    last = 0
+    for logged in events:
+        if transaction_time is not None and logged.recorded_at != transaction_time:
+            refresh(state, views, dirty, transaction_time, policy)
+            dirty = set()
+        transaction_time = logged.recorded_at
+        dirty |= apply_event(state, logged.position, logged.event)
+        last = logged.position
+    if dirty:
+        refresh(state, views, dirty, transaction_time, policy)
+    return last
+
+
+def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None,
+            policy: Policy = balanced) -> None:
+    """Rebuild the views of `slugs`; a content change is a new revision, dated `at`."""
+    for slug in sorted(slugs):
+        claims = state.claims_of(slug) if state.canonical(slug) == slug else []
+        if not claims:
+            views.drop(slug)  # merged into another incident
+            continue
+        view = build_view(state, slug, claims, policy)
+        digest = view.digest()
+        current = views.current(slug)
+        if current is not None and current[0] == digest:
+            revision, changed_at = current[1], current[2]
+        else:
+            revision, changed_at = (current[1] if current else 0) + 1, at
+        views.put(dataclasses.replace(view, revision=revision, changed_at=changed_at), digest)
+
+
+def build_view(state: Any, slug: str, claims: list[Claim], policy: Policy = balanced,
+               known_at: dt.date | None = None) -> IncidentView:
+    """The view of one incident from the folded state (optionally only claims public by a day)."""
+    sources = {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
+    if known_at is not None:
+        claims = [c for c in claims if sources[c.source_id].published_day <= known_at]
+    return incident_view(
+        slug, claims, sources, state.links_of(slug), state.aliases_of(slug), policy
+    )
+
+
+class MemoryViews:
+    def __init__(self) -> None:
+        self.views: dict[str, tuple[IncidentView, str]] = {}
+
+    def current(self, slug: str):
+        entry = self.views.get(slug)
+        return (entry[1], entry[0].revision, entry[0].changed_at) if entry else None
+
+    def put(self, view: IncidentView, digest: str) -> None:
+        self.views[view.slug] = (view, digest)
+
+    def drop(self, slug: str) -> None:
+        self.views.pop(slug, None)
+
+
+def replay(
+    archive: Any,
+    *,
+    as_of: dt.datetime | None = None,
+    known_at: dt.date | None = None,
+    policy: Policy = balanced,
+) -> tuple[MemoryState, list[IncidentView]]:
+    """Fold the whole log in memory: what the archive knew at `as_of` (transaction time), and
+    what the public record said on `known_at` (publication day of each claim's source)."""
+    state, views = MemoryState(), MemoryViews()
+    events = archive.read()
+    if as_of is not None:
+        events = (e for e in events if e.recorded_at <= as_of)
+    fold(state, views, events, policy)
+    return state, select_views(state, views, known_at, policy)
+
+
+def select_views(state: Any, views: MemoryViews, known_at: dt.date | None,
+                 policy: Policy) -> list[IncidentView]:
+    result = []
+    for view, _digest in views.views.values():
+        if known_at is not None:
+            claims = state.claims_of(view.slug)
+            filtered = build_view(state, view.slug, claims, policy, known_at)
+            if not filtered.claims or filtered.retracted and not view.retracted:
+                continue
+            view = dataclasses.replace(filtered, revision=view.revision, changed_at=view.changed_at)
+        result.append(view)
+    return sorted(result, key=lambda v: v.sort_key)
+
+
+# --- the materialized projection ----------------------------------------------------------------
+
+TRACKING_NAME = "best_view"
+
+
+class Projection:
+    """The best view materialized next to the log, caught up from its tracking position."""
+
+    def __init__(self, archive: Any) -> None:
+        self.archive = archive
+        self.db = Database.for_archive(archive)
+        self.db.create_tables()
+
+    def catch_up(self) -> Projection:
+        """Apply whatever the log holds beyond the tracking position; cheap when nothing is new."""
+        if self.position() >= self.archive.max_position():
+            return self
+        with self.db.transaction() as tx:
+            position = tx.tracking_position(lock=True)
+            state = TableState(tx)
+            last = fold(state, TableViews(tx), self.archive.read(after=position))
+            if last > position:
+                tx.set_tracking_position(last)
+        return self
+
+    def rebuild(self) -> Projection:
+        """Drop the materialized view and fold the whole log again."""
+        with self.db.transaction() as tx:
+            tx.clear()
+        return self.catch_up()
+
+    def position(self) -> int:
+        with self.db.transaction(write=False) as tx:
+            return tx.tracking_position()
+
+    def views(self) -> list[IncidentView]:
+        with self.state() as state:
+            return state.views()
+
+    def has_incident(self, slug: str) -> bool:
+        with self.db.transaction(write=False) as tx:
+            return tx.has_claims_about(slug)
+
+    @contextmanager
+    def state(self) -> Iterator[TableState]:
+        """The folded state (sources, claims, aliases, links) as the tables hold it."""
+        with self.db.transaction(write=False) as tx:
+            yield TableState(tx)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _dump(record: Any) -> bytes:
+    return orjson.dumps(tag(dataclasses.asdict(record)), option=orjson.OPT_SORT_KEYS)
+
+
+class TableState:
+    """The fold's state kept in the projection tables (see `chronology.state.ArchiveState`)."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self.aliases = dict(tx.rows("SELECT old, new FROM chron_aliases"))
+
+    def get_source(self, source_id: UUID) -> Source | None:
+        row = self.tx.one("SELECT body FROM chron_sources WHERE id = ?", (str(source_id),))
+        return Source(**untag(orjson.loads(row[0]))) if row else None
+
+    def put_source(self, source: Source) -> None:
+        self.tx.upsert("chron_sources", ("id", "body"), (str(source.id), _dump(source)))
+
+    def get_claim(self, claim_id: UUID) -> Claim | None:
+        row = self.tx.one("SELECT body FROM chron_claims WHERE id = ?", (str(claim_id),))
+        return Claim(**untag(orjson.loads(row[0]))) if row else None
+
+    def put_claim(self, claim: Claim) -> None:
+        self.tx.upsert(
+            "chron_claims", ("id", "incident", "source_id", "body"),
+            (str(claim.id), claim.incident, str(claim.source_id), _dump(claim)),
+        )
+
+    def incidents_citing(self, source_id: UUID) -> set[str]:
+        rows = self.tx.rows(
+            "SELECT DISTINCT incident FROM chron_claims WHERE source_id = ?", (str(source_id),)
+        )
+        return {row[0] for row in rows}
+
+    def canonical(self, slug: str) -> str:
+        seen = set()
+        while slug in self.aliases and slug not in seen:
+            seen.add(slug)
+            slug = self.aliases[slug]
+        return slug
+
+    def add_alias(self, old: str, new: str) -> None:
+        self.aliases[old] = new
+        self.tx.upsert("chron_aliases", ("old", "new"), (old, new))
+
+    def add_link(self, link: Link) -> None:
+        self.tx.execute(
+            "INSERT INTO chron_links (incident, relation, other, position) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (link.incident, link.relation, link.other, link.position),
+        )
+
+    def aliases_of(self, slug: str) -> list[str]:
+        return sorted(old for old in self.aliases if old != slug and self.canonical(old) == slug)
+
+    def claims_of(self, slug: str) -> list[Claim]:
+        names = [slug, *self.aliases_of(slug)]
+        marks = ", ".join("?" for _ in names)
+        rows = self.tx.rows(
+            f"SELECT body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names
+        )
+        return [Claim(**untag(orjson.loads(row[0]))) for row in rows]
+
+    def links_of(self, slug: str) -> list[Link]:
+        rows = self.tx.rows("SELECT incident, relation, other, position FROM chron_links")
+        return [
+            Link(slug, relation, self.canonical(other), position)
+            for incident, relation, other, position in rows
+            if self.canonical(incident) == slug
+        ]
+
+    def incident_slugs(self) -> list[str]:
+        rows = self.tx.rows("SELECT DISTINCT incident FROM chron_claims")
+        return sorted({self.canonical(row[0]) for row in rows})
+
+    def views(self) -> list[IncidentView]:
+        """Every stored view, in chronological order."""
+        return [IncidentView.from_dict(orjson.loads(b)) for b in self.tx.view_bodies()]
+
+    def view(self, slug: str) -> IncidentView | None:
+        body = self.tx.view_body(self.canonical(slug))
+        return IncidentView.from_dict(orjson.loads(body)) if body else None
+
+    @property
+    def sources(self) -> dict[UUID, Source]:
+        rows = self.tx.rows("SELECT body FROM chron_sources")
+        return {s.id: s for s in (Source(**untag(orjson.loads(r[0]))) for r in rows)}
+
+
+class TableViews:
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+
+    def current(self, slug: str):
+        row = self.tx.one(
+            "SELECT digest, revision, changed_at FROM chron_views WHERE slug = ?", (slug,)
+        )
+        if row is None:
+            return None
+        return row[0], row[1], dt.datetime.fromisoformat(row[2]) if row[2] else None
+
+    def put(self, view: IncidentView, digest: str) -> None:
+        self.tx.upsert(
+            "chron_views",
+            ("slug", "sort_key", "digest", "revision", "changed_at", "body"),
+            (
+                view.slug, view.sort_key[0], digest, view.revision,
+                view.changed_at.isoformat() if view.changed_at else None,
+                orjson.dumps(view.as_dict(), option=orjson.OPT_SORT_KEYS),
+            ),
+        )
+
+    def drop(self, slug: str) -> None:
+        self.tx.execute("DELETE FROM chron_views WHERE slug = ?", (slug,))
+
+
+# --- the database under the projection ----------------------------------------------------------
+
+
+class Database:
+    """A DB-API connection to the store holding the log, for the projection's own tables."""
+
+    def __init__(self, connect, placeholder: str, blob: str, is_postgres: bool) -> None:
+        self._connect = connect
+        self.connection = connect()
+        self.placeholder = placeholder
+        self.blob = blob
+        self.is_postgres = is_postgres
+
+    @classmethod
+    def for_archive(cls, archive: Any) -> Database:
+        env = archive.env
+        if archive.is_postgres:
+            import psycopg
+
+            def connect():
+                return psycopg.connect(
+                    dbname=env.get("POSTGRES_DBNAME"), host=env.get("POSTGRES_HOST"),
+                    port=env.get("POSTGRES_PORT"), user=env.get("POSTGRES_USER"),
+                    password=env.get("POSTGRES_PASSWORD") or None, autocommit=True,
+                )
+
+            return cls(connect, "%s", "BYTEA", True)
+
+        def connect():
+            connection = sqlite3.connect(
+                env.get("SQLITE_DBNAME"), isolation_level=None, timeout=60,
+                check_same_thread=False,
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            return connection
+
+        return cls(connect, "?", "BLOB", False)
+
+    def create_tables(self) -> None:
+        blob = self.blob
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS chron_sources (id TEXT PRIMARY KEY, body {blob} NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS chron_claims (id TEXT PRIMARY KEY, incident TEXT NOT NULL, "
+            f"source_id TEXT NOT NULL, body {blob} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS chron_claims_incident ON chron_claims (incident)",
+            "CREATE INDEX IF NOT EXISTS chron_claims_source ON chron_claims (source_id)",
+            "CREATE TABLE IF NOT EXISTS chron_aliases (old TEXT PRIMARY KEY, new TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS chron_links (incident TEXT NOT NULL, relation TEXT NOT NULL,"
+            " other TEXT NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (incident, relation, other))",
+            "CREATE TABLE IF NOT EXISTS chron_views (slug TEXT PRIMARY KEY, sort_key TEXT NOT NULL,"
+            f" digest TEXT NOT NULL, revision INTEGER NOT NULL, changed_at TEXT, body {blob} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS chron_views_order ON chron_views (sort_key, slug)",
+            "CREATE TABLE IF NOT EXISTS chron_tracking (name TEXT PRIMARY KEY,"
+            " position BIGINT NOT NULL)",
+        ]
+        with self.transaction() as tx:
+            if self.is_postgres:  # concurrent CREATE IF NOT EXISTS can still collide in pg
+                tx.execute("SELECT pg_advisory_xact_lock(7243001)")
+            for statement in statements:
+                tx.execute(statement)
+            tx.execute(
+                "INSERT INTO chron_tracking (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
+                (TRACKING_NAME,),
+            )
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Transaction]:
+        cursor = self.connection.cursor()
+        if self.is_postgres:
+            with self.connection.transaction():
+                yield Transaction(self, cursor)
+            return
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield Transaction(self, cursor)
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class Transaction:
+    """One database transaction of the projection; SQL is written with ? placeholders."""
+
+    def __init__(self, db: Database, cursor: Any) -> None:
+        self.db = db
+        self.cursor = cursor
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        if self.db.placeholder != "?":
+            sql = sql.replace("?", self.db.placeholder)
+        self.cursor.execute(sql, tuple(params))
+        return self.cursor
+
+    def one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        return self.execute(sql, params).fetchall()
+
+    def upsert(self, table: str, columns: tuple[str, ...], values: tuple[Any, ...]) -> None:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        self.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+            f" ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}",
+            values,
+        )
+
+    def tracking_position(self, lock: bool = False) -> int:
+        sql = "SELECT position FROM chron_tracking WHERE name = ?"
+        if lock and self.db.is_postgres:
+            sql += " FOR UPDATE"
+        row = self.one(sql, (TRACKING_NAME,))
+        return row[0] if row else 0
+
+    def set_tracking_position(self, position: int) -> None:
+        self.execute("UPDATE chron_tracking SET position = ? WHERE name = ?", (position, TRACKING_NAME))
+
+    def clear(self) -> None:
+        for table in ("chron_sources", "chron_claims", "chron_aliases", "chron_links", "chron_views"):
+            self.execute(f"DELETE FROM {table}")
+        self.set_tracking_position(0)
+
+    def view_bodies(self) -> list[bytes]:
+        return [bytes(r[0]) for r in self.rows("SELECT body FROM chron_views ORDER BY sort_key, slug")]
+
+    def view_body(self, slug: str) -> bytes | None:
+        row = self.one("SELECT body FROM chron_views WHERE slug = ?", (slug,))
+        return bytes(row[0]) if row else None
+
+    def has_claims_about(self, slug: str) -> bool:
+        return self.one("SELECT 1 FROM chron_claims WHERE incident = ? LIMIT 1", (slug,)) is not None

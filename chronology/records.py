@@ -1,0 +1,135 @@
+"""The read-side records: one `Source` and one `Claim` type, as the projection, the best view,
+the exporters and the server all see them. Frozen: a correction makes a new record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Source:
+    """A document in the archive, as currently known (amendments and grades applied)."""
+
+    id: UUID
+    key: str
+    publisher: str
+    title: str
+    published: dt.date | dt.datetime
+    reliability: str
+    language: str = "en"
+    url: str | None = None
+    published_how: str | None = None
+    author: str | None = None
+    kind: str | None = None
+    sha256: str | None = None
+    registered_at: dt.datetime | None = None
+
+    @property
+    def published_day(self) -> dt.date:
+        """The publication day (a datetime's UTC day), for `--known-at` and ordering."""
+        if isinstance(self.published, dt.datetime):
+            return self.published.astimezone(dt.UTC).date()
+        return self.published
+
+    @classmethod
+    def from_metadata(
+        cls, id: UUID, key: str, metadata: dict[str, Any], published: Any, registered_at: Any
+    ) -> Source:
+        return cls(
+            id=id,
+            key=key,
+            publisher=metadata["publisher"],
+            title=metadata["title"],
+            published=published,
+            reliability=metadata.get("reliability", "F"),
+            language=metadata.get("language", "en"),
+            url=metadata.get("url"),
+            published_how=metadata.get("published_how"),
+            author=metadata.get("author"),
+            kind=metadata.get("kind"),
+            sha256=metadata.get("sha256"),
+            registered_at=registered_at,
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sourced fact and where it stands now: active, retracted, preferred or deprecated."""
+
+    id: UUID
+    incident: str
+    field: str
+    value: Any
+    qualifier: str
+    source_id: UUID
+    evidence: dict[str, Any]
+    recorded_at: dt.datetime
+    recorded_by: str
+    position: int
+    said_by: str | None = None
+    hedge: str | None = None
+    generic: bool = False
+    credibility: int | None = None
+    note: str | None = None
+    retracted: bool = False
+    retraction_reason: str | None = None
+    rank: str = "normal"
+    rank_reason: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Whether the claim takes part in the best view (not retracted, not deprecated)."""
+        return not self.retracted and self.rank != "deprecated"
+
+    @classmethod
+    def from_content(
+        cls,
+        id: UUID,
+        content: dict[str, Any],
+        source_id: UUID,
+        recorded_at: dt.datetime,
+        recorded_by: str,
+        position: int,
+    ) -> Claim:
+        return cls(
+            id=id,
+            incident=content["incident"],
+            field=content["field"],
+            value=content["value"],
+            qualifier=content.get("qualifier", "exact"),
+            source_id=source_id,
+            evidence=content["evidence"],
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            position=position,
+            said_by=content.get("said_by"),
+            hedge=content.get("hedge"),
+            generic=content.get("generic", False),
+            credibility=content.get("credibility"),
+            note=content.get("note"),
+        )
+
+
+@dataclass(frozen=True)
+class Link:
+    """A relation between incidents asserted by an analyst (IncidentLinked)."""
+
+    incident: str
+    relation: str
+    other: str
+    position: int
+
+
+@dataclass
+class LoggedEvent:
+    """One event of the log with its position and transaction time, as `chron log` lists it."""
+
+    position: int
+    recorded_at: dt.datetime
+    topic: str
+    originator_id: UUID
+    version: int
+    event: Any = field(repr=False)

@@ -1,0 +1,170 @@
+"""How the chronology reads on a terminal: `chron replay`, `show`, `history` and `log`.
+
+Text for people; the same commands' `--json` output comes from the records' own `as_dict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import UUID
+
+from chronology.bestview import IncidentView
+from chronology.fields import field_type
+from chronology.records import Claim, LoggedEvent, Source
+from chronology.resolution import FieldView
+
+
+def describe(field: str, value: Any, qualifier: str = "exact") -> str:
+    """A value as an archivist would write it: "about 30", "27 km north of Baghdad"."""
+    if value is None:
+        return "-"
+    kind = field_type(field)
+    if kind.name == "distance":
+        text = _number(value["km"], qualifier) + " km"
+        direction = f" {value['direction']}" if value.get("direction") else ""
+        return f"{text}{direction} of {value['from']}"
+    if kind.numeric:
+        return _number(value, qualifier)
+    if kind.name == "date":
+        if value["earliest"] == value["latest"]:
+            return value["earliest"]
+        return f"{value['earliest']}..{value['latest']} ({value['precision']})"
+    if kind.name == "place":
+        parts = [value["name"], value.get("admin"), value.get("country")]
+        return ", ".join(p for p in parts if p)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _number(value: Any, qualifier: str) -> str:
+    if qualifier == "range":
+        return f"{value[0]}-{value[1]}"
+    prefix = {"about": "about ", "at_least": "at least ", "at_most": "at most "}.get(qualifier, "")
+    return f"{prefix}{value}"
+
+
+def best_text(view: FieldView) -> str:
+    text = describe(view.field, view.best, view.qualifier)
+    if view.low is not None and view.low != view.high:
+        text += f" (range {view.low}-{view.high})"
+    if view.hedge:
+        text += f" [{view.hedge}]"
+    return text
+
+
+def claimed_values(view: FieldView, claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source],
+                   ) -> str:
+    """Each distinct statement with the sources making it: `18 (Reuters); about 30 (DoD)`."""
+    statements: dict[str, set[str]] = {}
+    for alternative in view.alternatives:
+        for claim_id in alternative.claims:
+            claim = claims[claim_id]
+            text = describe(claim.field, claim.value, claim.qualifier)
+            if claim.hedge:
+                text += f" [{claim.hedge}]"
+            statements.setdefault(text, set()).add(sources[claim.source_id].publisher)
+    return "; ".join(
+        f"{text} ({', '.join(sorted(publishers))})" for text, publishers in statements.items()
+    )
+
+
+def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim],
+                    sources: Mapping[UUID, Source]) -> str:
+    """`chron replay`: every incident in date order, each field's best value and who said what."""
+    lines: list[str] = []
+    count = 0
+    for view in views:
+        count += 1
+        date = describe("date", view.date) if view.date else "undated"
+        flag = "  RETRACTED" if view.retracted else ""
+        lines.append(f"{date}  {view.title}  [{view.grade}]{flag}")
+        lines.append(f"    {view.slug}")
+        for field in view.fields:
+            if field.field in ("title", "date"):
+                continue
+            lines.append(
+                f"    {field.field:<22} {best_text(field):<40} {field.status:<10}"
+                f" {field.number_of_sources} source{'s' if field.number_of_sources != 1 else ''}"
+            )
+            if len(field.alternatives) > 1 and field.status == "disputed":
+                lines.append(f"    {'':<22} claimed: {claimed_values(field, claims, sources)}")
+        lines.append("")
+    lines.append(f"{count} incident{'s' if count != 1 else ''}")
+    return "\n".join(lines) + "\n"
+
+
+def incident_text(view: IncidentView, claims: Mapping[UUID, Claim],
+                  sources: Mapping[UUID, Source]) -> str:
+    """`chron show`: the best view with every claim and its source, disputed fields first."""
+    lines = [
+        f"{view.title}",
+        f"  slug {view.slug}   grade {view.grade}   revision {view.revision}"
+        + ("   RETRACTED" if view.retracted else ""),
+    ]
+    if view.aliases:
+        lines.append(f"  also known as {', '.join(view.aliases)}")
+    for relation, other in view.links:
+        lines.append(f"  {relation} {other}")
+    ordered = sorted(view.fields, key=lambda f: (f.status != "disputed",))
+    for field in ordered:
+        lines.append("")
+        lines.append(f"  {field.field}: {best_text(field)}   {field.status}"
+                     f"   disagreement {field.disagreement}")
+        shown = [c for a in field.alternatives for c in a.claims] + list(field.retracted)
+        for claim_id in shown:
+            claim = claims[claim_id]
+            source = sources[claim.source_id]
+            mark = "+" if claim_id in field.supporting else "-" if claim_id in field.dissenting else "x"
+            state = ""
+            if claim.retracted:
+                state = f"  RETRACTED: {claim.retraction_reason}"
+            elif claim.rank != "normal":
+                state = f"  {claim.rank.upper()}: {claim.rank_reason}"
+            hedge = f" [{claim.hedge}]" if claim.hedge else ""
+            lines.append(
+                f"    {mark} {describe(claim.field, claim.value, claim.qualifier)}{hedge}"
+                f" -- {claim.said_by or source.publisher}, in {source.publisher}"
+                f" ({source.published_day.isoformat()}, reliability {source.reliability}){state}"
+            )
+            lines.append(f"        \"{claim.evidence['quote']}\"   claim {claim.id}")
+    return "\n".join(lines) + "\n"
+
+
+def log_text(events: Iterable[LoggedEvent]) -> str:
+    """`chron log`: position, transaction time, event type and a one-line summary."""
+    lines = []
+    for logged in events:
+        lines.append(
+            f"{logged.position:>8}  {logged.recorded_at.isoformat(timespec='seconds')}  "
+            f"{logged.topic.removeprefix('chronology:'):<18} {summary(logged.event)}"
+        )
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def summary(event: Any) -> str:
+    """One line saying what an event recorded."""
+    data = vars(event)
+    if "content" in data:
+        content = data["content"]
+        return (f"{content['incident']} {content['field']} = "
+                f"{describe(content['field'], content['value'], content.get('qualifier', 'exact'))}"
+                f" ({content.get('said_by', '?')})")
+    if "metadata" in data:
+        return f"{data['key']}: {data['metadata'].get('publisher')}, {data['published']}"
+    if "into" in data:
+        return f"{data['slug']} merged into {data['into']}: {data['reason']}"
+    if "relation" in data:
+        return f"{data['slug']} {data['relation']} {data['other']}"
+    if "rank" in data:
+        return f"{event.originator_id} ranked {data['rank']}: {data['reason']}"
+    if "reliability" in data:
+        return f"{event.originator_id} graded {data['reliability']}: {data['reason']}"
+    if "changes" in data:
+        return f"{event.originator_id} amended {sorted(data['changes'])}: {data['reason']}"
+    if "reason" in data:
+        return f"{event.originator_id}: {data['reason']}"
+    return data.get("slug", str(event.originator_id))

@@ -1,0 +1,370 @@
+"""Resolution policies: pure functions from one field's claims to that field's best view.
+
+No I/O here. Given the claims about one field of one incident and the sources they cite, a
+policy decides which stated value is `best`; the rest (range, status, who agrees and who
+dissents, how far apart they are) is computed the same way under every policy. Rules in
+DESIGN.md §4; plugins may add policies through the `chronology_resolution_policies` hook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from chronology.fields import ACTOR, DATE, EXTENSION, PLACE, PLACE_PRECISIONS, RELATION, TAGS, TEXT, TIME, field_type
+from chronology.records import Claim, Source
+
+RELIABILITY_SCORE = {"A": 6, "B": 5, "C": 4, "F": 3, "D": 2, "E": 1}
+"""Admiralty grades, best first. F ("cannot be judged") ranks below C and above D."""
+
+PRECISION_SCORE = {"exact": 4, "about": 3, "at_least": 2, "at_most": 2, "range": 1}
+ABOUT_TOLERANCE = 0.10
+"""How far "about N" may be from N and still agree with another figure."""
+
+STATUSES = ("confirmed", "reported", "disputed", "retracted")
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One distinct value that sources stated, with the claims stating it."""
+
+    value: Any
+    claims: tuple[UUID, ...]
+    sources: tuple[UUID, ...]
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """The best view of one field of one incident."""
+
+    field: str
+    best: Any
+    status: str
+    supporting: tuple[UUID, ...]
+    dissenting: tuple[UUID, ...]
+    number_of_sources: int
+    disagreement: float
+    alternatives: tuple[Alternative, ...]
+    low: Any = None
+    high: Any = None
+    qualifier: str = "exact"
+    """How precisely the best figure was stated by the claims stating it (numbers only)."""
+    hedge: str | None = None
+    retracted: tuple[UUID, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "best": self.best,
+            "low": self.low,
+            "high": self.high,
+            "qualifier": self.qualifier,
+            "hedge": self.hedge,
+            "status": self.status,
+            "number_of_sources": self.number_of_sources,
+            "disagreement": self.disagreement,
+            "supporting": [str(i) for i in self.supporting],
+            "dissenting": [str(i) for i in self.dissenting],
+            "retracted": [str(i) for i in self.retracted],
+            "alternatives": [
+                {"value": a.value, "claims": [str(i) for i in a.claims],
+                 "sources": [str(i) for i in a.sources]}
+                for a in self.alternatives
+            ],
+        }
+
+
+def field_view_from_dict(data: dict[str, Any]) -> FieldView:
+    """Inverse of `FieldView.as_dict` (the projection stores views as JSON)."""
+    ids = lambda values: tuple(UUID(v) for v in values)  # noqa: E731
+    return FieldView(
+        field=data["field"],
+        best=data["best"],
+        status=data["status"],
+        supporting=ids(data["supporting"]),
+        dissenting=ids(data["dissenting"]),
+        number_of_sources=data["number_of_sources"],
+        disagreement=data["disagreement"],
+        alternatives=tuple(
+            Alternative(a["value"], ids(a["claims"]), ids(a["sources"])) for a in data["alternatives"]
+        ),
+        low=data["low"],
+        high=data["high"],
+        qualifier=data["qualifier"],
+        hedge=data["hedge"],
+        retracted=ids(data["retracted"]),
+    )
+
+
+# --- the numbers a claim states ----------------------------------------------------------------
+
+
+def _number(claim: Claim) -> Any:
+    value = claim.value
+    return value["km"] if isinstance(value, dict) else value
+
+
+def point(claim: Claim) -> float | int:
+    """The single figure a numeric claim stands for (a range's midpoint)."""
+    number = _number(claim)
+    if claim.qualifier == "range":
+        low, high = number
+        middle = (low + high) / 2
+        return int(middle) if isinstance(low, int) and isinstance(high, int) else middle
+    return number
+
+
+def bounds(claim: Claim) -> tuple[float | None, float | None]:
+    """What the claim says the true figure lies within, for agreement between claims."""
+    number = _number(claim)
+    qualifier = claim.qualifier
+    if qualifier == "exact":
+        return number, number
+    if qualifier == "about":
+        slack = max(abs(number) * ABOUT_TOLERANCE, 1)
+        return number - slack, number + slack
+    if qualifier == "at_least":
+        return number, None
+    if qualifier == "at_most":
+        return None, number
+    return number[0], number[1]
+
+
+def stated_range(claim: Claim) -> tuple[Any, Any]:
+    """The lowest and highest figure the claim states (UCDP low/high take these)."""
+    number = _number(claim)
+    if claim.qualifier == "range":
+        return number[0], number[1]
+    return number, number
+
+
+def _contains(claim: Claim, figure: float) -> bool:
+    low, high = bounds(claim)
+    return (low is None or low <= figure) and (high is None or figure <= high)
+
+
+def _days(span: dict[str, str]) -> tuple[dt.date, dt.date]:
+    return dt.date.fromisoformat(span["earliest"]), dt.date.fromisoformat(span["latest"])
+
+
+# --- agreement -----------------------------------------------------------------------------------
+
+
+def _key(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def agrees(kind: Any, claim: Claim, candidate: Any, candidate_claim: Claim) -> bool:
+    """Whether `claim` is consistent with `candidate` (a value stated by `candidate_claim`)."""
+    if kind.numeric:
+        return _contains(claim, candidate)
+    if kind is DATE:
+        earliest, latest = _days(claim.value)
+        other_earliest, other_latest = _days(candidate)
+        return earliest <= other_latest and other_earliest <= latest
+    if kind is ACTOR:
+        return claim.generic or candidate_claim.generic or claim.value == candidate
+    if kind is PLACE:
+        return claim.value["name"] == candidate["name"]
+    return _key(claim.value) == _key(candidate)
+
+
+NEVER_DISPUTED = {TEXT, TAGS, RELATION, EXTENSION, TIME}
+"""Fields whose differing values are alternatives rather than contradictions (two headlines,
+two descriptions of a weapon) or that accumulate (tags, relations)."""
+
+
+# --- policies ------------------------------------------------------------------------------------
+
+Candidate = tuple[Any, list[Claim]]  # a stated value and the claims stating it
+Policy = Callable[[str, Sequence[Candidate], Sequence[Claim], Mapping[UUID, Source]], Candidate]
+
+
+def _balanced_key(kind: Any, candidate: Candidate, active: Sequence[Claim],
+                  sources: Mapping[UUID, Source]) -> tuple:
+    value, stating = candidate
+    support = [c for c in active if agrees(kind, c, value, stating[0])]
+    return (
+        any(c.rank == "preferred" for c in stating),
+        not any(c.generic for c in stating),
+        max(RELIABILITY_SCORE[sources[c.source_id].reliability] for c in stating),
+        max(7 - (c.credibility or 6) for c in stating),
+        len({c.source_id for c in support}),
+        _precision(kind, value, stating),
+        max(sources[c.source_id].published_day for c in stating),
+    )
+
+
+def _precision(kind: Any, value: Any, stating: Sequence[Claim]) -> float:
+    """Higher is more precise: exact beats about beats at_least; a day beats a month."""
+    if kind is DATE:
+        return -_span_days(value)
+    if kind is PLACE:
+        return -PLACE_PRECISIONS.index(value["precision"])
+    return max(PRECISION_SCORE[c.qualifier] for c in stating)
+
+
+def _ranked(field_name: str, candidates: Sequence[Candidate], active: Sequence[Claim],
+            sources: Mapping[UUID, Source]) -> list[Candidate]:
+    """Candidates in balanced order, best first; ties broken by the smallest claim id."""
+    kind = field_type(field_name)
+    keyed = [(_balanced_key(kind, c, active, sources), min(str(x.id) for x in c[1]), c)
+             for c in candidates]
+    keyed.sort(key=lambda k: k[1])
+    keyed.sort(key=lambda k: k[0], reverse=True)
+    return [c for _, _, c in keyed]
+
+
+def balanced(field_name, candidates, active, sources) -> Candidate:
+    """Preferred rank, then reliability and credibility, then independent sources agreeing,
+    then precision, then the latest publication; ties by claim id."""
+    return _ranked(field_name, candidates, active, sources)[0]
+
+
+def conservative(field_name, candidates, active, sources) -> Candidate:
+    """The lowest figure, the least precise place, the widest date."""
+    kind = field_type(field_name)
+    ranked = _ranked(field_name, candidates, active, sources)
+    if kind.numeric:
+        return min(ranked, key=lambda c: point(c[1][0]))
+    if kind is DATE:
+        return max(ranked, key=lambda c: _span_days(c[0]))
+    if kind is PLACE:
+        return max(ranked, key=lambda c: PLACE_PRECISIONS.index(c[0]["precision"]))
+    return ranked[0]
+
+
+def informative(field_name, candidates, active, sources) -> Candidate:
+    """The highest figure, the most precise place and date."""
+    kind = field_type(field_name)
+    ranked = _ranked(field_name, candidates, active, sources)
+    if kind.numeric:
+        return max(ranked, key=lambda c: point(c[1][0]))
+    if kind is DATE:
+        return min(ranked, key=lambda c: _span_days(c[0]))
+    if kind is PLACE:
+        return min(ranked, key=lambda c: PLACE_PRECISIONS.index(c[0]["precision"]))
+    return ranked[0]
+
+
+def representative(field_name, candidates, active, sources) -> Candidate:
+    """The value the most sources state (the mode); ties in balanced order."""
+    ranked = _ranked(field_name, candidates, active, sources)
+    return max(ranked, key=lambda c: len({x.source_id for x in c[1]}))
+
+
+def _span_days(span: dict[str, str]) -> int:
+    earliest, latest = _days(span)
+    return (latest - earliest).days
+
+
+BUILT_IN_POLICIES: dict[str, Policy] = {
+    "balanced": balanced,
+    "conservative": conservative,
+    "informative": informative,
+    "representative": representative,
+}
+
+
+# --- the field view ------------------------------------------------------------------------------
+
+
+def resolve_field(
+    field_name: str,
+    claims: Sequence[Claim],
+    sources: Mapping[UUID, Source],
+    policy: Policy = balanced,
+) -> FieldView:
+    """The best view of one field from every claim about it (retracted ones included)."""
+    kind = field_type(field_name)
+    active = sorted((c for c in claims if c.counts), key=lambda c: str(c.id))
+    withdrawn = tuple(sorted((c.id for c in claims if not c.counts), key=str))
+    if not active:
+        return FieldView(field_name, None, "retracted", (), (), 0, 0.0, (), retracted=withdrawn)
+
+    candidates = _candidates(kind, active)
+    if kind in (TAGS, RELATION):
+        best_value = _accumulate(kind, active)
+        supporting = [c.id for c in active]
+        dissenting: list[UUID] = []
+    else:
+        best_value, stating = policy(field_name, candidates, active, sources)
+        supporting = [c.id for c in active if agrees(kind, c, best_value, stating[0])]
+        dissenting = [c.id for c in active if c.id not in set(supporting)]
+
+    low = high = None
+    qualifier = "exact"
+    if kind.numeric:
+        ranges = [stated_range(c) for c in active]
+        low = min(r[0] for r in ranges)
+        high = max(r[1] for r in ranges)
+        best_number = best_value
+        stated = sorted({c.qualifier for c in active if point(c) == best_number},
+                        key=lambda q: -PRECISION_SCORE[q])
+        qualifier = stated[0] if stated and stated[0] != "range" else "exact"
+        if isinstance(active[0].value, dict):  # distance: the stated value with the best km
+            stating_claim = next(c for c in active if point(c) == best_value)
+            best_value = {**stating_claim.value, "km": best_number}
+        disagreement = round((high - low) / best_number, 4) if best_number else float(high - low)
+    else:
+        disagreement = round(len(dissenting) / len(active), 4)
+
+    support_claims = [c for c in active if c.id in set(supporting)]
+    hedges = {c.hedge for c in support_claims if not c.generic}
+    hedge = None if None in hedges or not hedges else sorted(hedges)[0]
+    independent = len({sources[c.source_id].publisher for c in support_claims})
+    status = _status(kind, active, support_claims, dissenting, independent, hedge)
+    alternatives = tuple(
+        Alternative(
+            value=value,
+            claims=tuple(c.id for c in stating),
+            sources=tuple(sorted({c.source_id for c in stating}, key=str)),
+        )
+        for value, stating in candidates
+    )
+    return FieldView(
+        field=field_name,
+        best=best_value,
+        status=status,
+        supporting=tuple(supporting),
+        dissenting=tuple(dissenting),
+        number_of_sources=len({c.source_id for c in active}),
+        disagreement=disagreement,
+        alternatives=alternatives,
+        low=low,
+        high=high,
+        qualifier=qualifier,
+        hedge=hedge,
+        retracted=withdrawn,
+    )
+
+
+def _candidates(kind: Any, active: Sequence[Claim]) -> list[Candidate]:
+    """Distinct stated values (numbers by their point) with their claims, in a stable order."""
+    groups: dict[bytes, Candidate] = {}
+    for claim in active:
+        value = point(claim) if kind.numeric else claim.value
+        groups.setdefault(_key(value), (value, []))[1].append(claim)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _accumulate(kind: Any, active: Sequence[Claim]) -> list[str]:
+    values: set[str] = set()
+    for claim in active:
+        values.update(claim.value if isinstance(claim.value, list) else [claim.value])
+    return sorted(values)
+
+
+def _status(kind, active, support_claims, dissenting, independent, hedge) -> str:
+    if any(c.rank == "preferred" for c in support_claims):
+        return "confirmed"
+    if dissenting and kind not in NEVER_DISPUTED:
+        return "disputed"
+    if independent >= 2 and hedge is None:
+        return "confirmed"
+    return "reported"

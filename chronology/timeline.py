@@ -1,0 +1,62 @@
+"""The timeline: the read-only object every exporter receives, and the `Exporter` contract.
+
+This is the API plugin authors code against (docs/plugins.md); `TIMELINE_VERSION` goes up when
+a field is removed or changes meaning, never when one is added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from uuid import UUID
+
+from chronology.bestview import IncidentView
+from chronology.records import Claim, Source
+
+TIMELINE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Incidents in chronological order with their best views, and the claims and sources
+    those views rest on. Everything in it is immutable."""
+
+    title: str
+    incidents: tuple[IncidentView, ...]
+    claims: Mapping[UUID, Claim]
+    sources: Mapping[UUID, Source]
+    policy: str
+    position: int
+    """Log position the timeline reflects."""
+    last_changed: dt.datetime | None
+    """Transaction time of the last event in the log (None for an empty log)."""
+    version: int = TIMELINE_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
+        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+
+    def claims_of(self, incident: IncidentView) -> list[Claim]:
+        """Every claim about the incident (retracted ones included), in id order."""
+        return [self.claims[i] for i in incident.claims]
+
+    def sources_of(self, incident: IncidentView) -> list[Source]:
+        """The sources the incident's claims cite, by publication then key."""
+        found = [self.sources[i] for i in incident.sources]
+        return sorted(found, key=lambda s: (s.published_day, s.key))
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """One output format. `render(timeline, options)` returns bytes: same timeline, same bytes."""
+
+    name: str
+    description: str
+    media_type: str
+    file_extension: str
+    render: Callable[[Timeline, Mapping[str, str]], bytes]
+    options: Mapping[str, str] = field(default_factory=dict)
+    """Options the exporter understands, {name: help}; passed as `--option name=value`."""

@@ -1,0 +1,70 @@
+"""How event state becomes bytes in the log: orjson, with tagged values for exact round trips.
+
+orjson writes UUIDs, dates and datetimes as plain strings, which would come back as strings.
+Values of those types (and Decimals) are therefore wrapped as {"_type_": name, "_data_": text}
+before encoding and unwrapped after decoding, the same envelope eventsourcing's JSON
+transcoder uses, so a log stays readable by either. Format: docs/log-format.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import Transcoder
+
+_ENCODERS: dict[type, tuple[str, Any]] = {
+    UUID: ("uuid_hex", lambda v: v.hex),
+    dt.datetime: ("datetime_iso", lambda v: v.isoformat()),
+    dt.date: ("date_iso", lambda v: v.isoformat()),
+    Decimal: ("decimal_str", str),
+}
+_DECODERS: dict[str, Any] = {
+    "uuid_hex": UUID,
+    "datetime_iso": dt.datetime.fromisoformat,
+    "date_iso": dt.date.fromisoformat,
+    "decimal_str": Decimal,
+}
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def tag(value: Any) -> Any:
+    """Wrap the values orjson would flatten, recursively."""
+    if isinstance(value, _PLAIN):
+        return value
+    kind = type(value)
+    if kind is dict:
+        return {k: tag(v) for k, v in value.items()}
+    if kind in (list, tuple):
+        return [tag(v) for v in value]
+    encoder = _ENCODERS.get(kind)
+    if encoder is None:
+        raise TypeError(f"cannot store a value of type {kind.__name__}: {value!r}")
+    name, encode = encoder
+    return {"_type_": name, "_data_": encode(value)}
+
+
+def untag(value: Any) -> Any:
+    """Undo `tag`, recursively."""
+    if type(value) is dict:
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            decode = _DECODERS.get(value["_type_"])
+            if decode is not None:
+                return decode(value["_data_"])
+        return {k: untag(v) for k, v in value.items()}
+    if type(value) is list:
+        return [untag(v) for v in value]
+    return value
+
+
+class OrjsonTranscoder(Transcoder):
+    """The transcoder every Chronology store uses."""
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(tag(obj), option=orjson.OPT_SORT_KEYS)
+
+    def decode(self, data: bytes) -> Any:
+        return untag(orjson.loads(data))

@@ -1,0 +1,356 @@
+"""`chron`: the command line of Chronology. One click group; each command is a thin shell over
+`chronology` (archive = appending, replay = reading, plugins = exporters and policies)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import click
+import orjson
+
+from chronology import __version__
+from chronology.archive import RANKS, RELATIONS, Archive
+from chronology.errors import ChronologyError, FactFileError, UnknownReference
+from chronology.factfile import fact_file_paths, read_fact_file
+from chronology.plugins import load_plugins
+from chronology.render import chronology_text, incident_text, log_text, summary
+from chronology.replay import (
+    DEFAULT_POLICY,
+    Filters,
+    current_view,
+    field_history,
+    full_replay_matches_projection,
+    load_timeline,
+)
+
+
+class ChronGroup(click.Group):
+    """Turns every `ChronologyError` into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ChronologyError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(1)
+
+
+def _json(data: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    sys.stdout.buffer.write(b"\n")
+
+
+def _archive(ctx: click.Context) -> Archive:
+    root = ctx.find_root()
+    if "archive" not in root.meta:
+        root.meta["archive"] = Archive(root.params.get("store"))
+    return root.meta["archive"]
+
+
+def _plugins(ctx: click.Context):
+    root = ctx.find_root()
+    if "plugins" not in root.meta:
+        plugins = load_plugins()
+        for name, error in sorted(plugins.failures.items()):
+            click.echo(f"warning: plugin '{name}' was not loaded: {error}", err=True)
+        root.meta["plugins"] = plugins
+    return root.meta["plugins"]
+
+
+def _when(value: str | None, option: str) -> dt.datetime | None:
+    """--as-of: an ISO datetime (UTC if no zone) or a date (its end, UTC)."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD or an ISO datetime, found {value!r}",
+                                 param_hint=option) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _day(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, found {value!r}", param_hint=option) from None
+
+
+def _claim_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise UnknownReference(f"'{value}' is not a claim id (a UUID, as `chron show` prints)") from None
+
+
+@click.group(cls=ChronGroup)
+@click.version_option(__version__, prog_name="chron")
+@click.option("--store", envvar="CHRON_STORE", metavar="PATH|URL",
+              help="SQLite file (default ./chron.db) or postgresql://user@host/db. Env: CHRON_STORE.")
+@click.pass_context
+def cli(ctx: click.Context, store: str | None) -> None:
+    """Chronology: turn conflicting reports into a trustworthy, replayable chronology.
+
+    Record what each source said (`chron ingest`), rebuild the best view of every incident
+    (`chron replay`, `chron show`), correct it with new events (`chron retract`, `rank`, `merge`,
+    `link`, `grade`) and publish it (`chron export`, `chron serve`).
+    """
+    ctx.call_on_close(lambda: ctx.meta.get("archive") and ctx.meta["archive"].close())
+
+
+# --- appending -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the files; append nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, as_json: bool) -> None:
+    """Record the facts in fact files (.toml, .jsonl) or folders of them.
+
+    Each file is checked whole first and appended in one transaction: all of it or nothing.
+    Facts already in the log are skipped, so ingesting a file again appends nothing.
+    """
+    files = fact_file_paths(list(paths))
+    if not files:
+        raise FactFileError(", ".join(map(str, paths)), "no .toml or .jsonl fact files found")
+    checked = [read_fact_file(path) for path in files]  # every file checked before any append
+    archive = _archive(ctx)
+    reports = [archive.ingest(fact_file, dry_run=dry_run) for fact_file in checked]
+    if not dry_run:
+        from chronology.projection import Projection
+
+        Projection(archive).catch_up().close()
+    if as_json:
+        _json([vars(r) | {"events_added": r.events_added} for r in reports])
+        return
+    for report in reports:
+        click.echo(
+            f"{report.path}: {'would add' if dry_run else 'added'} {report.sources_added} source(s),"
+            f" {report.claims_added} claim(s); already present {report.sources_present} source(s),"
+            f" {report.claims_present} claim(s)"
+        )
+    added = sum(r.events_added for r in reports)
+    click.echo(f"{len(reports)} file(s), {added} event(s) {'would be ' if dry_run else ''}appended")
+
+
+@cli.command()
+@click.argument("claim")
+@click.option("--reason", required=True, help="Why (mis-coded, source corrected itself, ...).")
+@click.pass_context
+def retract(ctx: click.Context, claim: str, reason: str) -> None:
+    """Take a claim out of the best view (ClaimRetracted). It stays in the log."""
+    _archive(ctx).retract(_claim_id(claim), reason)
+    click.echo(f"retracted {claim}")
+
+
+@cli.command()
+@click.argument("claim")
+@click.argument("rank", type=click.Choice(RANKS))
+@click.option("--reason", required=True, help="Why the claim is preferred or deprecated.")
+@click.pass_context
+def rank(ctx: click.Context, claim: str, rank: str, reason: str) -> None:
+    """Mark a claim preferred, normal or deprecated (ClaimRanked)."""
+    _archive(ctx).rank(_claim_id(claim), rank, reason)
+    click.echo(f"ranked {claim} {rank}")
+
+
+@cli.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--reason", required=True, help="Why the two slugs are one incident.")
+@click.pass_context
+def merge(ctx: click.Context, old: str, new: str, reason: str) -> None:
+    """Declare incident OLD the same as NEW (IncidentsMerged); OLD becomes an alias."""
+    _archive(ctx).merge(old, new, reason)
+    click.echo(f"merged {old} into {new}")
+
+
+@cli.command()
+@click.argument("incident")
+@click.argument("relation", type=click.Choice(RELATIONS))
+@click.argument("other")
+@click.option("--reason", default="", help="Why the incidents are related.")
+@click.pass_context
+def link(ctx: click.Context, incident: str, relation: str, other: str, reason: str) -> None:
+    """Relate two incidents: INCIDENT responds_to|part_of|follows OTHER (IncidentLinked)."""
+    _archive(ctx).link(incident, relation, other, reason)
+    click.echo(f"{incident} {relation} {other}")
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("grade", type=click.Choice(list("ABCDEF")))
+@click.option("--reason", required=True, help="Why the reliability grade changes.")
+@click.pass_context
+def grade(ctx: click.Context, source: str, grade: str, reason: str) -> None:
+    """Change a source's reliability grade, A-F (SourceGraded). SOURCE is its fact-file id."""
+    _archive(ctx).grade(source, grade, reason)
+    click.echo(f"graded {source} {grade}")
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _policy_option(function):
+    return click.option("--policy", default=DEFAULT_POLICY, show_default=True,
+                        help="Resolution policy: balanced, conservative, informative, "
+                             "representative, or one a plugin adds.")(function)
+
+
+def _time_options(function):
+    function = click.option("--known-at", metavar="DATE",
+                            help="Only claims whose source was published by DATE.")(function)
+    return click.option("--as-of", metavar="TIME",
+                        help="Only events recorded by TIME (date or ISO datetime, UTC).")(function)
+
+
+def _policy(ctx: click.Context, name: str):
+    return _plugins(ctx).policy(name)
+
+
+@cli.command("replay")
+@_time_options
+@_policy_option
+@click.option("--json", "as_json", is_flag=True, help="Print the views as JSON.")
+@click.option("--verify", is_flag=True,
+              help="Also fold the log from position 0 and check it matches the stored view.")
+@click.pass_context
+def replay_command(ctx: click.Context, as_of: str | None, known_at: str | None, policy: str,
+                   as_json: bool, verify: bool) -> None:
+    """Rebuild the chronology from the log and print it, incidents in date order."""
+    archive = _archive(ctx)
+    timeline = load_timeline(
+        archive, policy=policy, policy_function=_policy(ctx, policy),
+        as_of=_when(as_of, "--as-of"), known_at=_day(known_at, "--known-at"),
+    )
+    if as_json:
+        _json([view.as_dict() for view in timeline.incidents])
+    else:
+        click.echo(chronology_text(timeline.incidents, timeline.claims, timeline.sources), nl=False)
+    if verify:
+        same, _incremental, _full = full_replay_matches_projection(archive)
+        if not same:
+            raise ChronologyError("the stored view differs from a full replay of the log")
+        click.echo("verified: the stored view is byte-identical to a full replay", err=True)
+
+
+@cli.command()
+@click.argument("incident")
+@_policy_option
+@click.option("--json", "as_json", is_flag=True, help="Print the view and its claims as JSON.")
+@click.pass_context
+def show(ctx: click.Context, incident: str, policy: str, as_json: bool) -> None:
+    """Show one incident's best view with every claim and its source, disputed fields first."""
+    view, timeline = current_view(_archive(ctx), incident, policy, _policy(ctx, policy))
+    if as_json:
+        claims = timeline.claims_of(view)
+        _json({
+            "incident": view.as_dict(),
+            "claims": [_claim_dict(c) for c in claims],
+            "sources": [_source_dict(s) for s in timeline.sources_of(view)],
+        })
+        return
+    click.echo(incident_text(view, timeline.claims, timeline.sources), nl=False)
+
+
+def _claim_dict(claim: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(claim)
+    data["id"], data["source_id"] = str(claim.id), str(claim.source_id)
+    data["recorded_at"] = claim.recorded_at.isoformat()
+    return data
+
+
+def _source_dict(source: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(source)
+    data["id"] = str(source.id)
+    data["published"] = source.published.isoformat()
+    data["registered_at"] = source.registered_at.isoformat() if source.registered_at else None
+    return data
+
+
+@cli.command()
+@click.argument("incident")
+@click.argument("field", required=False)
+@click.option("--by", type=click.Choice(["record", "publication"]), default="record",
+              show_default=True, help="Order changes by when claims were recorded or published.")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@click.pass_context
+def history(ctx: click.Context, incident: str, field: str | None, by: str, as_json: bool) -> None:
+    """How an incident's best values changed as claims came in (one FIELD, or all)."""
+    from chronology.fields import FieldProblem
+    from chronology.render import describe
+
+    try:
+        changes = field_history(_archive(ctx), incident, field, by)
+    except FieldProblem as error:
+        raise UnknownReference(f"field '{field}': {error.message}") from None
+    if as_json:
+        _json(changes)
+        return
+    for change in changes:
+        when = change.get("recorded_at") or change.get("published")
+        position = f"#{change['position']}" if "position" in change else "published"
+        best = describe(change["field"], change["best"])
+        span = ""
+        if change["low"] is not None and change["low"] != change["high"]:
+            span = f" (range {change['low']}-{change['high']})"
+        click.echo(f"{when}  {position:<10} {change['field']:<20} {best}{span}  {change['status']}"
+                   f"  {change['number_of_sources']} source(s)")
+
+
+@cli.group("log", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print events as JSON objects.")
+@click.option("--after", type=int, default=0, help="Start after this position.")
+@click.option("--limit", type=int, default=None, help="At most this many events.")
+@click.pass_context
+def log_group(ctx: click.Context, as_json: bool, after: int, limit: int | None) -> None:
+    """List the raw events in log order: position, recorded time, type, summary."""
+    if ctx.invoked_subcommand is not None:
+        return
+    events = _archive(ctx).read(after=after)
+    if limit is not None:
+        import itertools
+
+        events = itertools.islice(events, limit)
+    if as_json:
+        _json([
+            {"position": e.position, "recorded_at": e.recorded_at.isoformat(),
+             "type": e.topic, "originator_id": str(e.originator_id), "version": e.version,
+             "summary": summary(e.event)}
+            for e in events
+        ])
+        return
+    click.echo(log_text(events), nl=False)
+
+
+# --- plugins and exports ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.pass_context
+def plugins(ctx: click.Context) -> None:
+    """List the loaded plugins as JSON: name, distribution, version, hooks (and load errors)."""
+    _json(_plugins(ctx).describe())
+
+
+def main() -> None:
+    cli(prog_name="chron")
+
+
+if __name__ == "__main__":
+    main()
