@@ -20,7 +20,6 @@ from chronology.plugins import load_plugins
 from chronology.render import chronology_text, incident_text, log_text, summary
 from chronology.replay import (
     DEFAULT_POLICY,
-    Filters,
     current_view,
     field_history,
     full_replay_matches_projection,
@@ -71,8 +70,9 @@ def _when(value: str | None, option: str) -> dt.datetime | None:
             return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD or an ISO datetime, found {value!r}",
-                                 param_hint=option) from None
+        raise click.BadParameter(
+            f"expected YYYY-MM-DD or an ISO datetime, found {value!r}", param_hint=option
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
@@ -94,8 +94,12 @@ def _claim_id(value: str) -> UUID:
 
 @click.group(cls=ChronGroup)
 @click.version_option(__version__, prog_name="chron")
-@click.option("--store", envvar="CHRON_STORE", metavar="PATH|URL",
-              help="SQLite file (default ./chron.db) or postgresql://user@host/db. Env: CHRON_STORE.")
+@click.option(
+    "--store",
+    envvar="CHRON_STORE",
+    metavar="PATH|URL",
+    help="SQLite file (default ./chron.db) or postgresql://user@host/db. Env: CHRON_STORE.",
+)
 @click.pass_context
 def cli(ctx: click.Context, store: str | None) -> None:
     """Chronology: turn conflicting reports into a trustworthy, replayable chronology.
@@ -203,16 +207,21 @@ def grade(ctx: click.Context, source: str, grade: str, reason: str) -> None:
 
 
 def _policy_option(function):
-    return click.option("--policy", default=DEFAULT_POLICY, show_default=True,
-                        help="Resolution policy: balanced, conservative, informative, "
-                             "representative, or one a plugin adds.")(function)
+    return click.option(
+        "--policy",
+        default=DEFAULT_POLICY,
+        show_default=True,
+        help="Resolution policy: balanced, conservative, informative, representative, or one a plugin adds.",
+    )(function)
 
 
 def _time_options(function):
-    function = click.option("--known-at", metavar="DATE",
-                            help="Only claims whose source was published by DATE.")(function)
-    return click.option("--as-of", metavar="TIME",
-                        help="Only events recorded by TIME (date or ISO datetime, UTC).")(function)
+    function = click.option(
+        "--known-at", metavar="DATE", help="Only claims whose source was published by DATE."
+    )(function)
+    return click.option(
+        "--as-of", metavar="TIME", help="Only events recorded by TIME (date or ISO datetime, UTC)."
+    )(function)
 
 
 def _policy(ctx: click.Context, name: str):
@@ -223,16 +232,21 @@ def _policy(ctx: click.Context, name: str):
 @_time_options
 @_policy_option
 @click.option("--json", "as_json", is_flag=True, help="Print the views as JSON.")
-@click.option("--verify", is_flag=True,
-              help="Also fold the log from position 0 and check it matches the stored view.")
+@click.option(
+    "--verify", is_flag=True, help="Also fold the log from position 0 and check it matches the stored view."
+)
 @click.pass_context
-def replay_command(ctx: click.Context, as_of: str | None, known_at: str | None, policy: str,
-                   as_json: bool, verify: bool) -> None:
+def replay_command(
+    ctx: click.Context, as_of: str | None, known_at: str | None, policy: str, as_json: bool, verify: bool
+) -> None:
     """Rebuild the chronology from the log and print it, incidents in date order."""
     archive = _archive(ctx)
     timeline = load_timeline(
-        archive, policy=policy, policy_function=_policy(ctx, policy),
-        as_of=_when(as_of, "--as-of"), known_at=_day(known_at, "--known-at"),
+        archive,
+        policy=policy,
+        policy_function=_policy(ctx, policy),
+        as_of=_when(as_of, "--as-of"),
+        known_at=_day(known_at, "--known-at"),
     )
     if as_json:
         _json([view.as_dict() for view in timeline.incidents])
@@ -255,11 +269,13 @@ def show(ctx: click.Context, incident: str, policy: str, as_json: bool) -> None:
     view, timeline = current_view(_archive(ctx), incident, policy, _policy(ctx, policy))
     if as_json:
         claims = timeline.claims_of(view)
-        _json({
-            "incident": view.as_dict(),
-            "claims": [_claim_dict(c) for c in claims],
-            "sources": [_source_dict(s) for s in timeline.sources_of(view)],
-        })
+        _json(
+            {
+                "incident": view.as_dict(),
+                "claims": [_claim_dict(c) for c in claims],
+                "sources": [_source_dict(s) for s in timeline.sources_of(view)],
+            }
+        )
         return
     click.echo(incident_text(view, timeline.claims, timeline.sources), nl=False)
 
@@ -286,8 +302,13 @@ def _source_dict(source: Any) -> dict[str, Any]:
 @cli.command()
 @click.argument("incident")
 @click.argument("field", required=False)
-@click.option("--by", type=click.Choice(["record", "publication"]), default="record",
-              show_default=True, help="Order changes by when claims were recorded or published.")
+@click.option(
+    "--by",
+    type=click.Choice(["record", "publication"]),
+    default="record",
+    show_default=True,
+    help="Order changes by when claims were recorded or published.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
 @click.pass_context
 def history(ctx: click.Context, incident: str, field: str | None, by: str, as_json: bool) -> None:
@@ -309,8 +330,10 @@ def history(ctx: click.Context, incident: str, field: str | None, by: str, as_js
         span = ""
         if change["low"] is not None and change["low"] != change["high"]:
             span = f" (range {change['low']}-{change['high']})"
-        click.echo(f"{when}  {position:<10} {change['field']:<20} {best}{span}  {change['status']}"
-                   f"  {change['number_of_sources']} source(s)")
+        click.echo(
+            f"{when}  {position:<10} {change['field']:<20} {best}{span}  {change['status']}"
+            f"  {change['number_of_sources']} source(s)"
+        )
 
 
 @cli.group("log", invoke_without_command=True)
@@ -328,12 +351,19 @@ def log_group(ctx: click.Context, as_json: bool, after: int, limit: int | None) 
 
         events = itertools.islice(events, limit)
     if as_json:
-        _json([
-            {"position": e.position, "recorded_at": e.recorded_at.isoformat(),
-             "type": e.topic, "originator_id": str(e.originator_id), "version": e.version,
-             "summary": summary(e.event)}
-            for e in events
-        ])
+        _json(
+            [
+                {
+                    "position": e.position,
+                    "recorded_at": e.recorded_at.isoformat(),
+                    "type": e.topic,
+                    "originator_id": str(e.originator_id),
+                    "version": e.version,
+                    "summary": summary(e.event),
+                }
+                for e in events
+            ]
+        )
         return
     click.echo(log_text(events), nl=False)
 

@@ -106,8 +106,13 @@ class Archive(Application):
 
     # --- appending ---------------------------------------------------------------------------
 
-    def ingest(self, fact_file: FactFile, *, dry_run: bool = False, recorded_by: str | None = None,
-               ) -> IngestReport:
+    def ingest(
+        self,
+        fact_file: FactFile,
+        *,
+        dry_run: bool = False,
+        recorded_by: str | None = None,
+    ) -> IngestReport:
         """Append a checked fact file's new sources and claims in one transaction."""
         for attempt in range(3):
             plan = self._plan_ingest(fact_file, recorded_by or current_user(), dry_run)
@@ -143,8 +148,11 @@ class Archive(Application):
             if claim.source_key not in known_sources:
                 if not self._exists(source):
                     raise FactFileError(
-                        fact_file.path, "claim for a missing source", line=claim.line,
-                        field="source", expected="a source registered in this file or earlier",
+                        fact_file.path,
+                        "claim for a missing source",
+                        line=claim.line,
+                        field="source",
+                        expected="a source registered in this file or earlier",
                         found=claim.source_key,
                     )
                 known_sources.add(claim.source_key)
@@ -176,8 +184,7 @@ class Archive(Application):
         claim.set_rank(rank, _reason(reason), recorded_by or current_user())
         self.save(claim)
 
-    def grade(self, source_key: str, reliability: str, reason: str,
-              recorded_by: str | None = None) -> None:
+    def grade(self, source_key: str, reliability: str, reason: str, recorded_by: str | None = None) -> None:
         """SourceGraded: change a source's reliability grade."""
         if reliability not in RELIABILITY_GRADES:
             raise InvalidCorrection(f"unknown grade '{reliability}': expected one of A B C D E F")
@@ -185,8 +192,9 @@ class Archive(Application):
         source.grade(reliability, _reason(reason), recorded_by or current_user())
         self.save(source)
 
-    def amend(self, source_key: str, changes: dict[str, Any], reason: str,
-              recorded_by: str | None = None) -> None:
+    def amend(
+        self, source_key: str, changes: dict[str, Any], reason: str, recorded_by: str | None = None
+    ) -> None:
         """SourceAmended: correct a source's metadata (e.g. its publication date)."""
         source = self._get(domain.Source, domain.source_id(source_key), "source")
         source.amend(changes, _reason(reason), recorded_by or current_user())
@@ -199,27 +207,26 @@ class Archive(Application):
         for slug in (old, new):
             if not self.incident_is_known(slug):
                 raise UnknownReference(f"unknown incident '{slug}'")
-        target = new
-        seen = {old}
-        while (alias := self._incident(target)) is not None and alias.merged_into:
-            if alias.merged_into in seen:
-                break
-            seen.add(target)
-            target = alias.merged_into
-        if target == old or target in seen and target != new:
-            raise InvalidCorrection(f"merging '{old}' into '{new}' would make a cycle of merges")
-        incident = self._incident(old)
-        if incident is not None and incident.merged_into:
-            raise InvalidCorrection(f"incident '{old}' is already merged into '{incident.merged_into}'")
-        aggregates = []
-        if incident is None:
-            incident = domain.Incident.name(old, recorded_by or current_user())
-        incident.merge_into(new, _reason(reason), recorded_by or current_user())
-        aggregates.append(incident)
-        self.save(*aggregates)
+        from chronology.projection import Projection
 
-    def link(self, incident: str, relation: str, other: str, reason: str = "",
-             recorded_by: str | None = None) -> None:
+        projection = Projection(self).catch_up()
+        try:
+            with projection.state() as state:
+                already, target = state.canonical(old), state.canonical(new)
+        finally:
+            projection.close()
+        if already != old:
+            raise InvalidCorrection(f"incident '{old}' is already merged into '{already}'")
+        if target == old:
+            raise InvalidCorrection(f"merging '{old}' into '{new}' would make a cycle of merges")
+        user = recorded_by or current_user()
+        incident = self._incident(old) or domain.Incident.name(old, user)
+        incident.merge_into(new, _reason(reason), user)
+        self.save(incident)
+
+    def link(
+        self, incident: str, relation: str, other: str, reason: str = "", recorded_by: str | None = None
+    ) -> None:
         """IncidentLinked: `incident` responds_to / part_of / follows `other`."""
         if relation not in RELATIONS:
             raise InvalidCorrection(f"unknown relation '{relation}': expected one of {', '.join(RELATIONS)}")
@@ -251,15 +258,23 @@ class Archive(Application):
         """Whether any claim was ever recorded about `slug` (merged slugs stay known)."""
         from chronology.projection import Projection  # the projection indexes claims by slug
 
-        return Projection(self).catch_up().has_incident(slug)
+        projection = Projection(self).catch_up()
+        try:
+            return projection.has_incident(slug)
+        finally:
+            projection.close()
 
     # --- reading -----------------------------------------------------------------------------
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
-    def read(self, after: int = 0, upto: int | None = None, batch: int = 1000,
-             ) -> Iterator[LoggedEvent]:
+    def read(
+        self,
+        after: int = 0,
+        upto: int | None = None,
+        batch: int = 1000,
+    ) -> Iterator[LoggedEvent]:
         """The log in order, from the position after `after`, decoded into domain events."""
         position = after
         while True:

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -125,12 +125,12 @@ def incident_view(
     policy: Policy = balanced,
 ) -> IncidentView:
     """Resolve every field of one incident and grade it."""
+    claims = list({claim.id: claim for claim in claims}.values())  # a claim counts once
     by_field: dict[str, list[Claim]] = defaultdict(list)
     for claim in claims:
         by_field[claim.field].append(claim)
     views = tuple(
-        resolve_field(name, by_field[name], sources, policy)
-        for name in sorted(by_field, key=field_order)
+        resolve_field(name, by_field[name], sources, policy) for name in sorted(by_field, key=field_order)
     )
     resolved = {v.field: v for v in views}
     active = [c for c in claims if c.counts]
@@ -159,8 +159,7 @@ def incident_view(
     )
 
 
-def _grade(resolved: Mapping[str, FieldView], active: Sequence[Claim],
-           sources: Mapping[UUID, Source]) -> str:
+def _grade(resolved: Mapping[str, FieldView], active: Sequence[Claim], sources: Mapping[UUID, Source]) -> str:
     if any(
         resolved[name].status == "disputed"
         for name in ("date", "location", "perpetrator")

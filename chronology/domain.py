@@ -110,9 +110,7 @@ class Source(Aggregate):
         self.trigger_event(self.Amended, changes=changes, reason=reason, recorded_by=recorded_by)
 
     def grade(self, reliability: str, reason: str, recorded_by: str) -> None:
-        self.trigger_event(
-            self.Graded, reliability=reliability, reason=reason, recorded_by=recorded_by
-        )
+        self.trigger_event(self.Graded, reliability=reliability, reason=reason, recorded_by=recorded_by)
 
 
 class Claim(Aggregate):
@@ -148,9 +146,7 @@ class Claim(Aggregate):
         self.rank = "normal"
 
     @classmethod
-    def record(
-        cls, content: dict[str, Any], source: UUID, recorded_by: str, timestamp: dt.datetime
-    ) -> Claim:
+    def record(cls, content: dict[str, Any], source: UUID, recorded_by: str, timestamp: dt.datetime) -> Claim:
         return cls._create(
             cls.Recorded,
             id=claim_id({**content, "source_id": source}),
@@ -214,7 +210,12 @@ class Incident(Aggregate):
 
     def link(self, relation: str, other: str, reason: str, recorded_by: str) -> None:
         self.trigger_event(
-            self.Linked, slug=self.slug, relation=relation, other=other, reason=reason, recorded_by=recorded_by
+            self.Linked,
+            slug=self.slug,
+            relation=relation,
+            other=other,
+            reason=reason,
+            recorded_by=recorded_by,
         )
 
 

@@ -38,8 +38,17 @@ SOURCE_KEYS = {
     "sha256": "sha256 of the archived text (optional)",
 }
 CLAIM_KEYS = {
-    "incident", "field", "value", "qualifier", "said_by", "hedge", "generic",
-    "credibility", "evidence", "note", "source",
+    "incident",
+    "field",
+    "value",
+    "qualifier",
+    "said_by",
+    "hedge",
+    "generic",
+    "credibility",
+    "evidence",
+    "note",
+    "source",
 }
 EVIDENCE_KEYS = {"quote", "prefix", "suffix", "start", "end"}
 
@@ -79,16 +88,17 @@ def read_fact_file(path: str | Path) -> FactFile:
     except OSError as error:
         raise FactFileError(name, f"cannot read file: {error.strerror}") from None
     if size > MAX_FILE_BYTES:
-        raise FactFileError(
-            name, "file too large", expected=f"at most {MAX_FILE_BYTES} bytes", found=size
-        )
+        raise FactFileError(name, "file too large", expected=f"at most {MAX_FILE_BYTES} bytes", found=size)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise FactFileError(
-            name, "file is not UTF-8", line=line, expected="UTF-8 text",
+            name,
+            "file is not UTF-8",
+            line=line,
+            expected="UTF-8 text",
             found=raw[error.start : error.start + 4],
         ) from None
     if not text.strip():
@@ -122,16 +132,18 @@ def _read_toml(name: str, text: str) -> FactFile:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         match = re.search(r"line (\d+)", str(error))
-        raise FactFileError(
-            name, f"not valid TOML: {error}", line=int(match[1]) if match else None
-        ) from None
+        raise FactFileError(name, f"not valid TOML: {error}", line=int(match[1]) if match else None) from None
     lines = _TomlLines(text)
     unknown = set(document) - {"source", "claim"}
     if unknown:
         key = sorted(unknown)[0]
         raise FactFileError(
-            name, "unknown top-level key", line=lines.top_level(key), field=key,
-            expected="[source] and [[claim]] tables", found=key,
+            name,
+            "unknown top-level key",
+            line=lines.top_level(key),
+            field=key,
+            expected="[source] and [[claim]] tables",
+            found=key,
         )
     fact_file = FactFile(name)
     source = document.get("source")
@@ -143,8 +155,12 @@ def _read_toml(name: str, text: str) -> FactFile:
         source_key = spec.key
     else:
         raise FactFileError(
-            name, "missing [source] table", line=1, field="source",
-            expected="a [source] table, or source = \"<id of a registered source>\"", found=source,
+            name,
+            "missing [source] table",
+            line=1,
+            field="source",
+            expected='a [source] table, or source = "<id of a registered source>"',
+            found=source,
         )
     claims = document.get("claim", [])
     if not isinstance(claims, list) or not claims:
@@ -158,9 +174,7 @@ def _read_toml(name: str, text: str) -> FactFile:
     publisher = fact_file.sources[0].metadata["publisher"] if fact_file.sources else None
     for index, table in enumerate(claims):
         line = lines.claim_line(index)
-        fact_file.claims.append(
-            _claim_spec(name, table, source_key, publisher, line, lines.key_finder(line))
-        )
+        fact_file.claims.append(_claim_spec(name, table, source_key, publisher, line, lines.key_finder(line)))
     return fact_file
 
 
@@ -170,8 +184,7 @@ class _TomlLines:
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
         self.claim_starts = [
-            number for number, line in enumerate(self.lines, 1)
-            if re.match(r"^\s*\[\[\s*claim\s*\]\]", line)
+            number for number, line in enumerate(self.lines, 1) if re.match(r"^\s*\[\[\s*claim\s*\]\]", line)
         ]
         self.source_line = next(
             (n for n, line in enumerate(self.lines, 1) if re.match(r"^\s*\[\s*source\s*\]", line)),
@@ -223,17 +236,28 @@ def _read_jsonl(name: str, text: str) -> FactFile:
         source_key = record.get("source")
         if not isinstance(source_key, str):
             raise FactFileError(
-                name, "claim names no source", line=number, field="source",
-                expected="the id of a source", found=source_key,
+                name,
+                "claim names no source",
+                line=number,
+                field="source",
+                expected="the id of a source",
+                found=source_key,
             )
         if len(fact_file.claims) >= MAX_CLAIMS_PER_FILE:
             raise FactFileError(
-                name, "too many claims", line=number, expected=f"at most {MAX_CLAIMS_PER_FILE}",
+                name,
+                "too many claims",
+                line=number,
+                expected=f"at most {MAX_CLAIMS_PER_FILE}",
                 found=len(fact_file.claims) + 1,
             )
         fact_file.claims.append(
             _claim_spec(
-                name, record, source_key, publishers.get(source_key), number,
+                name,
+                record,
+                source_key,
+                publishers.get(source_key),
+                number,
                 lambda _key, n=number: n,
             )
         )
@@ -248,8 +272,12 @@ def _read_jsonl(name: str, text: str) -> FactFile:
 def _source_spec(name: str, table: dict[str, Any], line: int | None, line_of) -> SourceSpec:
     def problem(key: str, message: str, expected: str, found: object) -> FactFileError:
         return FactFileError(
-            name, message, line=line_of(key) or line, field=f"source.{key}",
-            expected=expected, found=found,
+            name,
+            message,
+            line=line_of(key) or line,
+            field=f"source.{key}",
+            expected=expected,
+            found=found,
         )
 
     unknown = set(table) - set(SOURCE_KEYS)
@@ -300,8 +328,12 @@ def _claim_spec(
 ) -> ClaimSpec:
     def problem(key: str, message: str, expected: str | None = None, found: object = None):
         return FactFileError(
-            name, message, line=line_of(key.split(".")[0]) or line, field=key,
-            expected=expected, found=found,
+            name,
+            message,
+            line=line_of(key.split(".")[0]) or line,
+            field=key,
+            expected=expected,
+            found=found,
         )
 
     if not isinstance(table, dict):
@@ -369,7 +401,9 @@ def _evidence(raw: Any, problem) -> dict[str, Any]:
         raise problem("evidence", "bad evidence", "a quote or {quote = ..., prefix, suffix, start, end}", raw)
     unknown = set(raw) - EVIDENCE_KEYS
     if unknown:
-        raise problem("evidence", "unknown key in evidence", ", ".join(sorted(EVIDENCE_KEYS)), sorted(unknown))
+        raise problem(
+            "evidence", "unknown key in evidence", ", ".join(sorted(EVIDENCE_KEYS)), sorted(unknown)
+        )
     quote = raw["quote"]
     if not isinstance(quote, str) or not quote.strip():
         raise problem("evidence.quote", "wrong type", "a non-empty string", quote)

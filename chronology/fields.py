@@ -108,9 +108,7 @@ def normalise_value(field: str, raw: Any, qualifier: str) -> Any:
     if qualifier not in QUALIFIERS:
         raise FieldProblem("unknown qualifier", "one of " + ", ".join(QUALIFIERS), qualifier)
     if qualifier != "exact" and not kind.numeric:
-        raise FieldProblem(
-            f"qualifier '{qualifier}' applies only to numbers", "exact", qualifier
-        )
+        raise FieldProblem(f"qualifier '{qualifier}' applies only to numbers", "exact", qualifier)
     if kind is COUNT:
         return _number_or_range(raw, qualifier, integer=True)
     if kind is DISTANCE:
@@ -169,7 +167,7 @@ def _number_or_range(raw: Any, qualifier: str, integer: bool) -> Any:
 
 def _distance(raw: Any, qualifier: str) -> dict[str, Any]:
     if not isinstance(raw, dict) or "km" not in raw or "from" not in raw:
-        raise FieldProblem("bad distance", "{km = N, from = \"place\"[, direction = ...]}", raw)
+        raise FieldProblem("bad distance", '{km = N, from = "place"[, direction = ...]}', raw)
     unknown = set(raw) - {"km", "from", "direction"}
     if unknown:
         raise FieldProblem("unknown key in distance", "km, from, direction", sorted(unknown))

@@ -25,8 +25,9 @@ BUILT_IN = (default_policies,)
 class Plugins:
     """The loaded plugins and what they provide."""
 
-    def __init__(self, pm: pluggy.PluginManager, failures: dict[str, str],
-                 distributions: dict[str, tuple[str, str]]) -> None:
+    def __init__(
+        self, pm: pluggy.PluginManager, failures: dict[str, str], distributions: dict[str, tuple[str, str]]
+    ) -> None:
         self.pm = pm
         self.failures = failures
         self.distributions = distributions
@@ -48,8 +49,7 @@ class Plugins:
         if self.failures:
             hint = "; plugins that failed to load: " + ", ".join(sorted(self.failures))
         raise PluginError(
-            f"unknown export format '{name}': available {', '.join(sorted(exporters)) or 'none'}"
-            + hint
+            f"unknown export format '{name}': available {', '.join(sorted(exporters)) or 'none'}" + hint
         )
 
     def policies(self) -> dict[str, Any]:
@@ -62,9 +62,7 @@ class Plugins:
     def policy(self, name: str) -> Any:
         policies = self.policies()
         if name not in policies:
-            raise PluginError(
-                f"unknown resolution policy '{name}': available {', '.join(sorted(policies))}"
-            )
+            raise PluginError(f"unknown resolution policy '{name}': available {', '.join(sorted(policies))}")
         return policies[name]
 
     def _call(self, hook_name: str) -> list[tuple[str, Any]]:
@@ -86,12 +84,12 @@ class Plugins:
             name = self.pm.get_name(plugin)
             hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
             distribution, version = self.distributions.get(name, ("chronology", _version()))
-            rows.append({"name": name, "distribution": distribution, "version": version,
-                         "hooks": hooks})
+            rows.append({"name": name, "distribution": distribution, "version": version, "hooks": hooks})
         for name, error in sorted(self.failures.items()):
             distribution, version = self.distributions.get(name, ("?", "?"))
-            rows.append({"name": name, "distribution": distribution, "version": version,
-                         "hooks": [], "error": error})
+            rows.append(
+                {"name": name, "distribution": distribution, "version": version, "hooks": [], "error": error}
+            )
         return sorted(rows, key=lambda r: r["name"])
 
 

@@ -37,26 +37,41 @@ class Views(Protocol):
     def drop(self, slug: str) -> None: ...
 
 
-def fold(state: Any, views: Views, events: Iterable[LoggedEvent], policy: Policy = balanced) -> int:
-    """Apply `events` to `state`, refreshing `views` after each transaction. Returns the last
-    position applied (0 if none)."""
+@dataclasses.dataclass
+class FoldResult:
+    last_position: int = 0
+    """The last position applied (0 if none)."""
+    recomputed: set[str] = dataclasses.field(default_factory=set)
+    """The incidents whose views were rebuilt."""
+
+
+def fold(
+    state: Any,
+    views: Views,
+    events: Iterable[LoggedEvent],
+    policy: Policy = balanced,
+) -> FoldResult:
+    """Apply `events` to `state`, refreshing `views` after each transaction."""
+    result = FoldResult()
     dirty: set[str] = set()
     transaction_time: dt.datetime | None = None
-    last = 0
     for logged in events:
         if transaction_time is not None and logged.recorded_at != transaction_time:
             refresh(state, views, dirty, transaction_time, policy)
+            result.recomputed |= dirty
             dirty = set()
         transaction_time = logged.recorded_at
         dirty |= apply_event(state, logged.position, logged.event)
-        last = logged.position
+        state.position = result.last_position = logged.position
     if dirty:
         refresh(state, views, dirty, transaction_time, policy)
-    return last
+        result.recomputed |= dirty
+    return result
 
 
-def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None,
-            policy: Policy = balanced) -> None:
+def refresh(
+    state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced
+) -> None:
     """Rebuild the views of `slugs`; a content change is a new revision, dated `at`."""
     for slug in sorted(slugs):
         claims = state.claims_of(slug) if state.canonical(slug) == slug else []
@@ -73,15 +88,14 @@ def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None,
         views.put(dataclasses.replace(view, revision=revision, changed_at=changed_at), digest)
 
 
-def build_view(state: Any, slug: str, claims: list[Claim], policy: Policy = balanced,
-               known_at: dt.date | None = None) -> IncidentView:
+def build_view(
+    state: Any, slug: str, claims: list[Claim], policy: Policy = balanced, known_at: dt.date | None = None
+) -> IncidentView:
     """The view of one incident from the folded state (optionally only claims public by a day)."""
     sources = {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
     if known_at is not None:
         claims = [c for c in claims if sources[c.source_id].published_day <= known_at]
-    return incident_view(
-        slug, claims, sources, state.links_of(slug), state.aliases_of(slug), policy
-    )
+    return incident_view(slug, claims, sources, state.links_of(slug), state.aliases_of(slug), policy)
 
 
 class MemoryViews:
@@ -116,8 +130,9 @@ def replay(
     return state, select_views(state, views, known_at, policy)
 
 
-def select_views(state: Any, views: MemoryViews, known_at: dt.date | None,
-                 policy: Policy) -> list[IncidentView]:
+def select_views(
+    state: Any, views: MemoryViews, known_at: dt.date | None, policy: Policy
+) -> list[IncidentView]:
     result = []
     for view, _digest in views.views.values():
         if known_at is not None:
@@ -144,15 +159,17 @@ class Projection:
         self.db.create_tables()
 
     def catch_up(self) -> Projection:
-        """Apply whatever the log holds beyond the tracking position; cheap when nothing is new."""
+        """Apply whatever the log holds beyond the tracking position; cheap when nothing is new.
+        `self.recomputed` then names the incidents whose views were rebuilt."""
+        self.recomputed: set[str] = set()
         if self.position() >= self.archive.max_position():
             return self
         with self.db.transaction() as tx:
             position = tx.tracking_position(lock=True)
-            state = TableState(tx)
-            last = fold(state, TableViews(tx), self.archive.read(after=position))
-            if last > position:
-                tx.set_tracking_position(last)
+            result = fold(TableState(tx), TableViews(tx), self.archive.read(after=position))
+            if result.last_position > position:
+                tx.set_tracking_position(result.last_position)
+            self.recomputed = result.recomputed
         return self
 
     def rebuild(self) -> Projection:
@@ -193,6 +210,7 @@ class TableState:
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
         self.aliases = dict(tx.rows("SELECT old, new FROM chron_aliases"))
+        self.position = 0
 
     def get_source(self, source_id: UUID) -> Source | None:
         row = self.tx.one("SELECT body FROM chron_sources WHERE id = ?", (str(source_id),))
@@ -207,7 +225,8 @@ class TableState:
 
     def put_claim(self, claim: Claim) -> None:
         self.tx.upsert(
-            "chron_claims", ("id", "incident", "source_id", "body"),
+            "chron_claims",
+            ("id", "incident", "source_id", "body"),
             (str(claim.id), claim.incident, str(claim.source_id), _dump(claim)),
         )
 
@@ -241,9 +260,7 @@ class TableState:
     def claims_of(self, slug: str) -> list[Claim]:
         names = [slug, *self.aliases_of(slug)]
         marks = ", ".join("?" for _ in names)
-        rows = self.tx.rows(
-            f"SELECT body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names
-        )
+        rows = self.tx.rows(f"SELECT body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names)
         return [Claim(**untag(orjson.loads(row[0]))) for row in rows]
 
     def links_of(self, slug: str) -> list[Link]:
@@ -277,9 +294,7 @@ class TableViews:
         self.tx = tx
 
     def current(self, slug: str):
-        row = self.tx.one(
-            "SELECT digest, revision, changed_at FROM chron_views WHERE slug = ?", (slug,)
-        )
+        row = self.tx.one("SELECT digest, revision, changed_at FROM chron_views WHERE slug = ?", (slug,))
         if row is None:
             return None
         return row[0], row[1], dt.datetime.fromisoformat(row[2]) if row[2] else None
@@ -289,7 +304,10 @@ class TableViews:
             "chron_views",
             ("slug", "sort_key", "digest", "revision", "changed_at", "body"),
             (
-                view.slug, view.sort_key[0], digest, view.revision,
+                view.slug,
+                view.sort_key[0],
+                digest,
+                view.revision,
                 view.changed_at.isoformat() if view.changed_at else None,
                 orjson.dumps(view.as_dict(), option=orjson.OPT_SORT_KEYS),
             ),
@@ -320,16 +338,21 @@ class Database:
 
             def connect():
                 return psycopg.connect(
-                    dbname=env.get("POSTGRES_DBNAME"), host=env.get("POSTGRES_HOST"),
-                    port=env.get("POSTGRES_PORT"), user=env.get("POSTGRES_USER"),
-                    password=env.get("POSTGRES_PASSWORD") or None, autocommit=True,
+                    dbname=env.get("POSTGRES_DBNAME"),
+                    host=env.get("POSTGRES_HOST"),
+                    port=env.get("POSTGRES_PORT"),
+                    user=env.get("POSTGRES_USER"),
+                    password=env.get("POSTGRES_PASSWORD") or None,
+                    autocommit=True,
                 )
 
             return cls(connect, "%s", "BYTEA", True)
 
         def connect():
             connection = sqlite3.connect(
-                env.get("SQLITE_DBNAME"), isolation_level=None, timeout=60,
+                env.get("SQLITE_DBNAME"),
+                isolation_level=None,
+                timeout=60,
                 check_same_thread=False,
             )
             connection.execute("PRAGMA journal_mode=WAL")
@@ -351,8 +374,7 @@ class Database:
             "CREATE TABLE IF NOT EXISTS chron_views (slug TEXT PRIMARY KEY, sort_key TEXT NOT NULL,"
             f" digest TEXT NOT NULL, revision INTEGER NOT NULL, changed_at TEXT, body {blob} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS chron_views_order ON chron_views (sort_key, slug)",
-            "CREATE TABLE IF NOT EXISTS chron_tracking (name TEXT PRIMARY KEY,"
-            " position BIGINT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS chron_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
         ]
         with self.transaction() as tx:
             if self.is_postgres:  # concurrent CREATE IF NOT EXISTS can still collide in pg

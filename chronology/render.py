@@ -56,8 +56,11 @@ def best_text(view: FieldView) -> str:
     return text
 
 
-def claimed_values(view: FieldView, claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source],
-                   ) -> str:
+def claimed_values(
+    view: FieldView,
+    claims: Mapping[UUID, Claim],
+    sources: Mapping[UUID, Source],
+) -> str:
     """Each distinct statement with the sources making it: `18 (Reuters); about 30 (DoD)`."""
     statements: dict[str, set[str]] = {}
     for alternative in view.alternatives:
@@ -67,13 +70,12 @@ def claimed_values(view: FieldView, claims: Mapping[UUID, Claim], sources: Mappi
             if claim.hedge:
                 text += f" [{claim.hedge}]"
             statements.setdefault(text, set()).add(sources[claim.source_id].publisher)
-    return "; ".join(
-        f"{text} ({', '.join(sorted(publishers))})" for text, publishers in statements.items()
-    )
+    return "; ".join(f"{text} ({', '.join(sorted(publishers))})" for text, publishers in statements.items())
 
 
-def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim],
-                    sources: Mapping[UUID, Source]) -> str:
+def chronology_text(
+    views: Iterable[IncidentView], claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]
+) -> str:
     """`chron replay`: every incident in date order, each field's best value and who said what."""
     lines: list[str] = []
     count = 0
@@ -97,8 +99,7 @@ def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim],
     return "\n".join(lines) + "\n"
 
 
-def incident_text(view: IncidentView, claims: Mapping[UUID, Claim],
-                  sources: Mapping[UUID, Source]) -> str:
+def incident_text(view: IncidentView, claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]) -> str:
     """`chron show`: the best view with every claim and its source, disputed fields first."""
     lines = [
         f"{view.title}",
@@ -112,8 +113,9 @@ def incident_text(view: IncidentView, claims: Mapping[UUID, Claim],
     ordered = sorted(view.fields, key=lambda f: (f.status != "disputed",))
     for field in ordered:
         lines.append("")
-        lines.append(f"  {field.field}: {best_text(field)}   {field.status}"
-                     f"   disagreement {field.disagreement}")
+        lines.append(
+            f"  {field.field}: {best_text(field)}   {field.status}   disagreement {field.disagreement}"
+        )
         shown = [c for a in field.alternatives for c in a.claims] + list(field.retracted)
         for claim_id in shown:
             claim = claims[claim_id]
@@ -130,7 +132,7 @@ def incident_text(view: IncidentView, claims: Mapping[UUID, Claim],
                 f" -- {claim.said_by or source.publisher}, in {source.publisher}"
                 f" ({source.published_day.isoformat()}, reliability {source.reliability}){state}"
             )
-            lines.append(f"        \"{claim.evidence['quote']}\"   claim {claim.id}")
+            lines.append(f'        "{claim.evidence["quote"]}"   claim {claim.id}')
     return "\n".join(lines) + "\n"
 
 
@@ -150,9 +152,11 @@ def summary(event: Any) -> str:
     data = vars(event)
     if "content" in data:
         content = data["content"]
-        return (f"{content['incident']} {content['field']} = "
-                f"{describe(content['field'], content['value'], content.get('qualifier', 'exact'))}"
-                f" ({content.get('said_by', '?')})")
+        return (
+            f"{content['incident']} {content['field']} = "
+            f"{describe(content['field'], content['value'], content.get('qualifier', 'exact'))}"
+            f" ({content.get('said_by', '?')})"
+        )
     if "metadata" in data:
         return f"{data['key']}: {data['metadata'].get('publisher')}, {data['published']}"
     if "into" in data:

@@ -14,7 +14,7 @@ from typing import Any
 from chronology.bestview import IncidentView
 from chronology.errors import UnknownReference
 from chronology.fields import field_type
-from chronology.projection import Projection, build_view, replay
+from chronology.projection import Projection, replay
 from chronology.records import Claim
 from chronology.resolution import BUILT_IN_POLICIES, resolve_field
 from chronology.state import MemoryState, apply_event
@@ -33,8 +33,10 @@ class Filters:
     until: dt.date | None = None
 
     def keep(self, view: IncidentView) -> bool:
-        if self.incidents and view.slug not in self.incidents and not (
-            set(view.aliases) & set(self.incidents)
+        if (
+            self.incidents
+            and view.slug not in self.incidents
+            and not (set(view.aliases) & set(self.incidents))
         ):
             return False
         if self.tags:
@@ -109,8 +111,7 @@ def full_replay_matches_projection(archive: Any) -> tuple[bool, bytes, bytes]:
 
     materialized = load_timeline(archive)
     state, views = replay(archive)
-    incremental = orjson.dumps([v.as_dict() for v in materialized.incidents],
-                               option=orjson.OPT_SORT_KEYS)
+    incremental = orjson.dumps([v.as_dict() for v in materialized.incidents], option=orjson.OPT_SORT_KEYS)
     full = orjson.dumps([v.as_dict() for v in views], option=orjson.OPT_SORT_KEYS)
     return incremental == full, incremental, full
 
@@ -118,8 +119,12 @@ def full_replay_matches_projection(archive: Any) -> tuple[bool, bytes, bytes]:
 # --- history ---------------------------------------------------------------------------------
 
 
-def field_history(archive: Any, slug: str, field: str | None = None, by: str = "record",
-                  ) -> list[dict[str, Any]]:
+def field_history(
+    archive: Any,
+    slug: str,
+    field: str | None = None,
+    by: str = "record",
+) -> list[dict[str, Any]]:
     """How the best value of `field` (or of every field) of an incident changed.
 
     by="record": after each transaction in the log that touched the incident (retractions and
@@ -150,7 +155,6 @@ def field_history(archive: Any, slug: str, field: str | None = None, by: str = "
         group_time = logged.recorded_at
         group.append(logged)
         affected = apply_event(state, logged.position, logged.event)
-        state.position = logged.position
         if state.canonical(slug) in affected or slug in affected:
             touched = True
     if touched:
@@ -181,16 +185,25 @@ def _history_by_publication(archive: Any, slug: str, field: str | None) -> list[
     return changes
 
 
-def _record_changes(state, slug: str, claims: list[Claim], field: str | None,
-                    last: dict[str, tuple], changes: list[dict[str, Any]], when: Any,
-                    time_attribute: str | None) -> None:
+def _record_changes(
+    state,
+    slug: str,
+    claims: list[Claim],
+    field: str | None,
+    last: dict[str, tuple],
+    changes: list[dict[str, Any]],
+    when: Any,
+    time_attribute: str | None,
+) -> None:
     sources = {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
     by_field: dict[str, list[Claim]] = {}
     for claim in claims:
         by_field.setdefault(claim.field, []).append(claim)
     names = [field] if field else sorted(set(by_field) | set(last))
     for name in names:
-        view = resolve_field(name, by_field.get(name, []), sources)
+        if not by_field.get(name):
+            continue  # nothing claimed about this field yet
+        view = resolve_field(name, by_field[name], sources)
         summary = (view.best, view.status, view.low, view.high, view.hedge)
         if last.get(name) == summary:
             continue
@@ -201,16 +214,27 @@ def _record_changes(state, slug: str, claims: list[Claim], field: str | None,
             entry["recorded_at"] = when.recorded_at.isoformat()
         else:
             entry.update(when)
-        entry.update(best=view.best, low=view.low, high=view.high, hedge=view.hedge,
-                     status=view.status, number_of_sources=view.number_of_sources)
+        entry.update(
+            best=view.best,
+            low=view.low,
+            high=view.high,
+            hedge=view.hedge,
+            status=view.status,
+            number_of_sources=view.number_of_sources,
+        )
         changes.append(entry)
 
 
-def current_view(archive: Any, slug: str, policy: str = DEFAULT_POLICY, policy_function: Any = None,
-                 ) -> tuple[IncidentView, Timeline]:
+def current_view(
+    archive: Any,
+    slug: str,
+    policy: str = DEFAULT_POLICY,
+    policy_function: Any = None,
+) -> tuple[IncidentView, Timeline]:
     """One incident's current view, with the claims and sources that explain it."""
-    timeline = load_timeline(archive, policy=policy, policy_function=policy_function,
-                             filters=Filters(incidents=(slug,)))
+    timeline = load_timeline(
+        archive, policy=policy, policy_function=policy_function, filters=Filters(incidents=(slug,))
+    )
     if not timeline.incidents:
         raise UnknownReference(f"unknown incident '{slug}'")
     return timeline.incidents[0], timeline

@@ -16,7 +16,18 @@ from uuid import UUID
 
 import orjson
 
-from chronology.fields import ACTOR, DATE, EXTENSION, PLACE, PLACE_PRECISIONS, RELATION, TAGS, TEXT, TIME, field_type
+from chronology.fields import (
+    ACTOR,
+    DATE,
+    EXTENSION,
+    PLACE,
+    PLACE_PRECISIONS,
+    RELATION,
+    TAGS,
+    TEXT,
+    TIME,
+    field_type,
+)
 from chronology.records import Claim, Source
 
 RELIABILITY_SCORE = {"A": 6, "B": 5, "C": 4, "F": 3, "D": 2, "E": 1}
@@ -72,8 +83,11 @@ class FieldView:
             "dissenting": [str(i) for i in self.dissenting],
             "retracted": [str(i) for i in self.retracted],
             "alternatives": [
-                {"value": a.value, "claims": [str(i) for i in a.claims],
-                 "sources": [str(i) for i in a.sources]}
+                {
+                    "value": a.value,
+                    "claims": [str(i) for i in a.claims],
+                    "sources": [str(i) for i in a.sources],
+                }
                 for a in self.alternatives
             ],
         }
@@ -185,8 +199,9 @@ Candidate = tuple[Any, list[Claim]]  # a stated value and the claims stating it
 Policy = Callable[[str, Sequence[Candidate], Sequence[Claim], Mapping[UUID, Source]], Candidate]
 
 
-def _balanced_key(kind: Any, candidate: Candidate, active: Sequence[Claim],
-                  sources: Mapping[UUID, Source]) -> tuple:
+def _balanced_key(
+    kind: Any, candidate: Candidate, active: Sequence[Claim], sources: Mapping[UUID, Source]
+) -> tuple:
     value, stating = candidate
     support = [c for c in active if agrees(kind, c, value, stating[0])]
     return (
@@ -209,12 +224,12 @@ def _precision(kind: Any, value: Any, stating: Sequence[Claim]) -> float:
     return max(PRECISION_SCORE[c.qualifier] for c in stating)
 
 
-def _ranked(field_name: str, candidates: Sequence[Candidate], active: Sequence[Claim],
-            sources: Mapping[UUID, Source]) -> list[Candidate]:
+def _ranked(
+    field_name: str, candidates: Sequence[Candidate], active: Sequence[Claim], sources: Mapping[UUID, Source]
+) -> list[Candidate]:
     """Candidates in balanced order, best first; ties broken by the smallest claim id."""
     kind = field_type(field_name)
-    keyed = [(_balanced_key(kind, c, active, sources), min(str(x.id) for x in c[1]), c)
-             for c in candidates]
+    keyed = [(_balanced_key(kind, c, active, sources), min(str(x.id) for x in c[1]), c) for c in candidates]
     keyed.sort(key=lambda k: k[1])
     keyed.sort(key=lambda k: k[0], reverse=True)
     return [c for _, _, c in keyed]
@@ -282,6 +297,7 @@ def resolve_field(
 ) -> FieldView:
     """The best view of one field from every claim about it (retracted ones included)."""
     kind = field_type(field_name)
+    claims = list({c.id: c for c in claims}.values())  # the same claim twice counts once
     active = sorted((c for c in claims if c.counts), key=lambda c: str(c.id))
     withdrawn = tuple(sorted((c.id for c in claims if not c.counts), key=str))
     if not active:
@@ -304,8 +320,9 @@ def resolve_field(
         low = min(r[0] for r in ranges)
         high = max(r[1] for r in ranges)
         best_number = best_value
-        stated = sorted({c.qualifier for c in active if point(c) == best_number},
-                        key=lambda q: -PRECISION_SCORE[q])
+        stated = sorted(
+            {c.qualifier for c in active if point(c) == best_number}, key=lambda q: -PRECISION_SCORE[q]
+        )
         qualifier = stated[0] if stated and stated[0] != "range" else "exact"
         if isinstance(active[0].value, dict):  # distance: the stated value with the best km
             stating_claim = next(c for c in active if point(c) == best_value)

@@ -34,8 +34,12 @@ def apply_event(state: ArchiveState, position: int, event: Any) -> set[str]:
     """Fold one event into `state`; return the canonical slugs of the incidents it touches."""
     if isinstance(event, domain.Claim.Recorded):
         claim = Claim.from_content(
-            event.originator_id, event.content, event.source_id, event.timestamp,
-            event.recorded_by, position,
+            event.originator_id,
+            event.content,
+            event.source_id,
+            event.timestamp,
+            event.recorded_by,
+            position,
         )
         state.put_claim(claim)
         return {state.canonical(claim.incident)}
@@ -118,15 +122,13 @@ class MemoryState:
         self.aliases[old] = new
 
     def add_link(self, link: Link) -> None:
-        if all((x.incident, x.relation, x.other) != (link.incident, link.relation, link.other)
-               for x in self.links):
+        if all(
+            (x.incident, x.relation, x.other) != (link.incident, link.relation, link.other)
+            for x in self.links
+        ):
             self.links.append(link)
 
     # reading
-    def apply(self, position: int, event: Any) -> set[str]:
-        self.position = position
-        return apply_event(self, position, event)
-
     def incident_slugs(self) -> list[str]:
         """Canonical slugs of every incident that has claims, sorted."""
         return sorted({self.canonical(slug) for slug in self._by_incident})

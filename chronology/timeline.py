@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 from uuid import UUID
 
 from chronology.bestview import IncidentView

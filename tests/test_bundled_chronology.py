@@ -53,8 +53,18 @@ def test_every_claim_keeps_its_source_and_a_short_quote():
             assert len(claim.content["evidence"]["quote"].split()) <= 15
 
 
-RELATIVE = ("Wednesday", "Thursday", "yesterday", "earlier this week", "days later", "January",
-            "December", "Dec. 27", "Jan. 8", "February 15")
+RELATIVE = (
+    "Wednesday",
+    "Thursday",
+    "yesterday",
+    "earlier this week",
+    "days later",
+    "January",
+    "December",
+    "Dec. 27",
+    "Jan. 8",
+    "February 15",
+)
 
 
 def test_date_claims_from_relative_or_yearless_words_say_how_they_were_resolved():

@@ -81,12 +81,29 @@ def test_dry_run_checks_but_appends_nothing(chron):
 
 def test_jsonl_bulk_form_registers_sources_and_claims(chron, tmp_path):
     lines = [
-        {"source": {"id": "bulk-wire", "publisher": "Bulk Wire", "title": "Bulk",
-                    "published": "2020-03-12", "reliability": "C"}},
-        {"source": "bulk-wire", "incident": "2020-03-11-camp-taji-rocket-attack",
-         "field": "wounded", "value": 14, "evidence": "14 were wounded"},
-        {"source": "bulk-wire", "incident": "2020-03-11-camp-taji-rocket-attack",
-         "field": "date", "value": "2020-03-11", "evidence": "on Wednesday"},
+        {
+            "source": {
+                "id": "bulk-wire",
+                "publisher": "Bulk Wire",
+                "title": "Bulk",
+                "published": "2020-03-12",
+                "reliability": "C",
+            }
+        },
+        {
+            "source": "bulk-wire",
+            "incident": "2020-03-11-camp-taji-rocket-attack",
+            "field": "wounded",
+            "value": 14,
+            "evidence": "14 were wounded",
+        },
+        {
+            "source": "bulk-wire",
+            "incident": "2020-03-11-camp-taji-rocket-attack",
+            "field": "date",
+            "value": "2020-03-11",
+            "evidence": "on Wednesday",
+        },
     ]
     path = write(tmp_path, "bulk.jsonl", "\n".join(json.dumps(line) for line in lines) + "\n")
     result = chron("ingest", path)
@@ -111,12 +128,14 @@ MALFORMED = {
     "wrong-type": (SOURCE + CLAIM.replace("value = 3", 'value = "three"'), "expected an integer", ":11"),
     "bad-date": (
         SOURCE + CLAIM.replace('field = "killed"\nvalue = 3', 'field = "date"\nvalue = "11 March"'),
-        "date does not parse", ":11",
+        "date does not parse",
+        ":11",
     ),
     "missing-source": ('source = "never-registered"\n' + CLAIM, "claim for a missing source", ":3"),
     "long-quote": (
         SOURCE + CLAIM.replace('"three were killed"', '"' + " ".join(["word"] * 16) + '"'),
-        "quote too long", ":12",
+        "quote too long",
+        ":12",
     ),
     "empty": ("", "file is empty", ""),
     "negative-count": (SOURCE + CLAIM.replace("value = 3", "value = -3"), "negative number", ":11"),

@@ -16,7 +16,10 @@ from chronology.transcoder import OrjsonTranscoder
 from tests.conftest import EVENTS
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**53), 2**53),
+    st.text(max_size=20),
     st.floats(allow_nan=False, allow_infinity=False),
     st.uuids(),
     st.dates(),
@@ -85,8 +88,14 @@ def test_events_are_stored_under_explicit_stable_topics(store):
 
 
 def test_claim_ids_are_derived_from_content():
-    content = {"incident": "a-b", "field": "killed", "value": 3, "qualifier": "exact",
-               "said_by": "X", "evidence": {"quote": "three"}}
+    content = {
+        "incident": "a-b",
+        "field": "killed",
+        "value": 3,
+        "qualifier": "exact",
+        "said_by": "X",
+        "evidence": {"quote": "three"},
+    }
     source = domain.source_id("s")
     same = domain.claim_id({**content, "source_id": source})
     assert same == domain.claim_id({**content, "evidence": {"quote": "3 dead"}, "source_id": source})

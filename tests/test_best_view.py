@@ -1,0 +1,139 @@
+"""The best view of the bundled chronology: what the sources agree on, and where they do not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+TAJI = "2020-03-11-camp-taji-rocket-attack"
+
+
+@pytest.fixture
+def taji(bundled):
+    shown = json.loads(bundled("show", TAJI, "--json").stdout)
+    fields = {f["field"]: f for f in shown["incident"]["fields"]}
+    claims = {c["id"]: c for c in shown["claims"]}
+    sources = {s["id"]: s for s in shown["sources"]}
+    return fields, claims, sources, shown
+
+
+def publishers(field, claims, sources, ids):
+    return {sources[claims[i]["source_id"]]["publisher"] for i in ids}
+
+
+def test_camp_taji_deaths_are_confirmed_two_us_one_uk(taji):
+    fields, claims, sources, _ = taji
+    assert fields["killed"]["best"] == 3 and fields["killed"]["status"] == "confirmed"
+    assert fields["killed.us_military"]["best"] == 2
+    assert fields["killed.uk_military"]["best"] == 1
+    assert publishers(fields["killed"], claims, sources, fields["killed"]["supporting"]) == {
+        "Al-Monitor",
+        "Reuters",
+        "U.S. Department of Defense",
+        "Unnamed security-risk consultancy",
+    }
+
+
+def test_camp_taji_wounded_is_fourteen(taji):
+    fields, *_ = taji
+    assert fields["wounded"]["best"] == 14
+    assert fields["wounded"]["status"] == "confirmed"
+    assert fields["wounded"]["low"] == 12  # "at least a dozen" is consistent with 14
+
+
+def test_camp_taji_rockets_launched_are_disputed_between_about_30_and_18(taji):
+    fields, claims, sources, _ = taji
+    launched = fields["munitions_launched"]
+    assert launched["status"] == "disputed"
+    assert (launched["low"], launched["high"]) == (18, 30)
+    stated = {
+        (claims[c]["value"], claims[c]["qualifier"], sources[claims[c]["source_id"]]["publisher"])
+        for alternative in launched["alternatives"]
+        for c in alternative["claims"]
+    }
+    assert stated == {(18, "exact", "Reuters"), (30, "about", "U.S. Department of Defense")}
+    assert launched["disagreement"] > 0
+
+
+def test_camp_taji_rockets_that_hit_range_from_ten_to_eighteen(taji):
+    fields, claims, *_ = taji
+    hit = fields["munitions_hit"]
+    assert (hit["low"], hit["high"]) == (10, 18)
+    assert hit["status"] == "disputed"
+    qualifiers = {
+        (claims[c]["qualifier"], claims[c]["value"]) for a in hit["alternatives"] for c in a["claims"]
+    }
+    assert qualifiers == {("exact", 10), ("at_least", 12), ("about", 18), ("at_most", 18)}
+
+
+def test_camp_taji_distance_from_baghdad_is_disputed_27_vs_35_km(taji):
+    fields, claims, *_ = taji
+    distance = fields["distance"]
+    assert distance["status"] == "disputed"
+    assert (distance["low"], distance["high"]) == (27, 35)
+    assert {claims[c]["value"]["km"] for a in distance["alternatives"] for c in a["claims"]} == {27, 35}
+
+
+def test_camp_taji_perpetrator_is_kataib_hezbollah_as_a_likely_attribution(taji):
+    fields, claims, *_ = taji
+    perpetrator = fields["perpetrator"]
+    assert perpetrator["best"] == "Kataib Hezbollah"
+    assert perpetrator["hedge"] == "likely"
+    assert perpetrator["status"] != "confirmed"  # only ever stated as likely
+    said_by = {claims[c]["said_by"] for c in perpetrator["supporting"]}
+    assert "Gen. Kenneth McKenzie, US Central Command" in said_by
+
+
+def test_show_traces_each_value_to_its_claims_and_sources(bundled):
+    text = bundled("show", TAJI).stdout
+    assert "18 -- Reuters, in Reuters (2020-03-12, reliability B)" in text
+    assert "about 30 -- Gen. Mark Milley" in text and "in U.S. Department of Defense" in text
+    assert '"the group launched about thirty 107 mm rockets against the Iraqi training base"' in text
+    disputed_at = text.index("munitions_launched:")
+    assert disputed_at < text.index("killed:")  # disputed fields first
+
+
+def test_incident_grades(bundled):
+    views = {v["slug"]: v for v in json.loads(bundled("replay", "--json").stdout)}
+    assert views[TAJI]["grade"] == "confirmed"
+    assert views["2020-03-albukamal-airstrikes"]["grade"] == "weak"
+    assert set(v["grade"] for v in views.values()) <= {"confirmed", "fair", "weak", "contested"}
+
+
+def test_a_day_precise_date_beats_a_month_that_agrees_with_it(bundled):
+    views = {v["slug"]: v for v in json.loads(bundled("replay", "--json").stdout)}
+    kirkuk = views["2019-12-27-kirkuk-rocket-attack-kills-us-contractor"]
+    assert kirkuk["date"] == {"earliest": "2019-12-27", "latest": "2019-12-27", "precision": "day"}
+
+
+@pytest.mark.parametrize(
+    "policy,expected",
+    [
+        ("balanced", 18),
+        ("conservative", 18),
+        ("informative", 30),
+        ("representative", 18),
+    ],
+)
+def test_policies_choose_the_best_figure_differently(bundled, policy, expected):
+    views = {v["slug"]: v for v in json.loads(bundled("replay", "--json", "--policy", policy).stdout)}
+    launched = next(f for f in views[TAJI]["fields"] if f["field"] == "munitions_launched")
+    assert launched["best"] == expected
+    assert (launched["low"], launched["high"]) == (18, 30)
+
+
+def test_conservative_policy_takes_the_lowest_count_of_rockets_that_hit(bundled):
+    views = {v["slug"]: v for v in json.loads(bundled("replay", "--json", "--policy", "conservative").stdout)}
+    hit = next(f for f in views[TAJI]["fields"] if f["field"] == "munitions_hit")
+    assert hit["best"] == 10
+
+
+def test_unknown_policy_is_a_clear_error(bundled):
+    result = bundled("replay", "--policy", "loudest", expect=1)
+    assert "unknown resolution policy 'loudest'" in result.stderr
+
+
+def test_replay_verify_confirms_the_stored_view_matches_a_full_replay(bundled):
+    result = bundled("replay", "--verify")
+    assert "byte-identical" in result.stderr
