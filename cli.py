@@ -20,6 +20,7 @@ from chronology.plugins import load_plugins
 from chronology.render import chronology_text, incident_text, log_text, summary
 from chronology.replay import (
     DEFAULT_POLICY,
+    Filters,
     current_view,
     field_history,
     full_replay_matches_projection,
@@ -53,7 +54,7 @@ def _archive(ctx: click.Context) -> Archive:
 def _plugins(ctx: click.Context):
     root = ctx.find_root()
     if "plugins" not in root.meta:
-        plugins = load_plugins()
+        plugins = root.obj if root.obj is not None else load_plugins()
         for name, error in sorted(plugins.failures.items()):
             click.echo(f"warning: plugin '{name}' was not loaded: {error}", err=True)
         root.meta["plugins"] = plugins
@@ -371,6 +372,70 @@ def log_group(ctx: click.Context, as_json: bool, after: int, limit: int | None) 
 # --- plugins and exports ---------------------------------------------------------------------
 
 
+@cli.command("export")
+@click.argument("format_name", metavar="FORMAT")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.option("--tag", "tags", multiple=True, help="Only incidents with this tag (repeatable).")
+@click.option("--incident", "incidents", multiple=True, help="Only this incident (repeatable).")
+@click.option("--since", metavar="DATE", help="Only incidents that may have happened on or after DATE.")
+@click.option("--until", metavar="DATE", help="Only incidents that may have happened on or before DATE.")
+@click.option("--title", default="Chronology", show_default=True, help="Title of the timeline.")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An exporter option, e.g. table=claims for csv (repeatable).",
+)
+@_time_options
+@_policy_option
+@click.pass_context
+def export_command(
+    ctx: click.Context,
+    format_name: str,
+    output: Path | None,
+    tags: tuple[str, ...],
+    incidents: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    title: str,
+    options: tuple[str, ...],
+    as_of: str | None,
+    known_at: str | None,
+    policy: str,
+) -> None:
+    """Export the timeline as FORMAT (ical, jsonld, csv, or one a plugin adds)."""
+    plugins = _plugins(ctx)
+    plugins.exporter(format_name)  # unknown format: fail before any work
+    parsed: dict[str, str] = {}
+    for option in options:
+        name, equals, value = option.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, found {option!r}", param_hint="--option")
+        parsed[name.strip()] = value.strip()
+    timeline = load_timeline(
+        _archive(ctx),
+        policy=policy,
+        policy_function=_policy(ctx, policy),
+        as_of=_when(as_of, "--as-of"),
+        known_at=_day(known_at, "--known-at"),
+        filters=Filters(
+            tags=tags, incidents=incidents, since=_day(since, "--since"), until=_day(until, "--until")
+        ),
+        title=title,
+    )
+    data = plugins.export(format_name, timeline, parsed)
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+
+
 @cli.command()
 @click.pass_context
 def plugins(ctx: click.Context) -> None:
@@ -379,7 +444,18 @@ def plugins(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    cli(prog_name="chron")
+    plugins = load_plugins()
+    for name, function in _command_hooks(plugins):
+        try:
+            function(cli=cli)
+        except Exception as error:  # a broken plugin must not take the CLI down
+            click.echo(f"warning: plugin '{name}' could not add commands: {error}", err=True)
+    cli(prog_name="chron", obj=plugins)
+
+
+def _command_hooks(plugins):
+    for impl in plugins.pm.hook.chronology_commands.get_hookimpls():
+        yield plugins.pm.get_name(impl.plugin), impl.function
 
 
 if __name__ == "__main__":

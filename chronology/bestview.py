@@ -7,6 +7,7 @@ the projection stores, `chron replay`/`show` print, exporters receive and the se
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections import defaultdict
@@ -139,6 +140,15 @@ def incident_view(
         view = resolved.get(relation)
         if view is not None and view.best:
             link_pairs.update((relation, other) for other in view.best)
+    if not active:
+        # Everything was retracted: keep what it was called, when and where, so that
+        # calendars can show the incident as cancelled rather than drop it.
+        revived = [dataclasses.replace(c, retracted=False, rank="normal") for c in claims]
+        resolved = {
+            name: resolve_field(name, [c for c in revived if c.field == name], sources, policy)
+            for name in ("title", "date", "location")
+            if name in by_field
+        }
     title_view = resolved.get("title")
     date_view = resolved.get("date")
     place_view = resolved.get("location")

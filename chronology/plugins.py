@@ -31,15 +31,41 @@ class Plugins:
         self.pm = pm
         self.failures = failures
         self.distributions = distributions
+        self.exporter_plugins: dict[str, str] = {}
 
     def exporters(self) -> dict[str, Exporter]:
+        """Every exporter by format name (the first plugin to claim a name keeps it)."""
         found: dict[str, Exporter] = {}
         for plugin_name, result in self._call("chronology_exporters"):
             for exporter in result or []:
                 if not isinstance(exporter, Exporter):
                     raise PluginError(f"plugin '{plugin_name}' returned {exporter!r}, not an Exporter")
-                found.setdefault(exporter.name, exporter)
+                if exporter.name not in found:
+                    found[exporter.name] = exporter
+                    self.exporter_plugins[exporter.name] = plugin_name
         return found
+
+    def export(self, name: str, timeline: Any, options: dict[str, str]) -> bytes:
+        """Run one exporter; a failure names the plugin that raised."""
+        exporter = self.exporter(name)
+        unknown = set(options) - set(exporter.options)
+        if unknown:
+            raise PluginError(
+                f"export format '{name}' has no option {', '.join(sorted(unknown))}"
+                f" (options: {', '.join(sorted(exporter.options)) or 'none'})"
+            )
+        plugin = self.exporter_plugins.get(name, "?")
+        try:
+            output = exporter.render(timeline, options)
+        except PluginError:
+            raise
+        except Exception as error:
+            raise PluginError(
+                f"plugin '{plugin}' failed to export '{name}': {type(error).__name__}: {error}"
+            ) from error
+        if not isinstance(output, bytes):
+            raise PluginError(f"plugin '{plugin}' returned {type(output).__name__} from '{name}', not bytes")
+        return output
 
     def exporter(self, name: str) -> Exporter:
         exporters = self.exporters()

@@ -147,7 +147,10 @@ def select_views(
 
 # --- the materialized projection ----------------------------------------------------------------
 
-TRACKING_NAME = "best_view"
+VIEW_FORMAT = 2
+"""Bump when the stored view's shape or the fold's rules change: stores built by another
+version are then rebuilt from the log on first use (the log is the archive, views are derived)."""
+TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
 
 
 class Projection:
@@ -381,6 +384,10 @@ class Database:
                 tx.execute("SELECT pg_advisory_xact_lock(7243001)")
             for statement in statements:
                 tx.execute(statement)
+            names = {row[0] for row in tx.rows("SELECT name FROM chron_tracking")}
+            if names - {TRACKING_NAME}:  # views written by another version of the fold
+                tx.execute("DELETE FROM chron_tracking")
+                tx.clear_views()
             tx.execute(
                 "INSERT INTO chron_tracking (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
                 (TRACKING_NAME,),
@@ -443,9 +450,12 @@ class Transaction:
         self.execute("UPDATE chron_tracking SET position = ? WHERE name = ?", (position, TRACKING_NAME))
 
     def clear(self) -> None:
+        self.clear_views()
+        self.set_tracking_position(0)
+
+    def clear_views(self) -> None:
         for table in ("chron_sources", "chron_claims", "chron_aliases", "chron_links", "chron_views"):
             self.execute(f"DELETE FROM {table}")
-        self.set_tracking_position(0)
 
     def view_bodies(self) -> list[bytes]:
         return [bytes(r[0]) for r in self.rows("SELECT body FROM chron_views ORDER BY sort_key, slug")]

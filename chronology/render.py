@@ -5,6 +5,7 @@ Text for people; the same commands' `--json` output comes from the records' own 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
@@ -27,9 +28,7 @@ def describe(field: str, value: Any, qualifier: str = "exact") -> str:
     if kind.numeric:
         return _number(value, qualifier)
     if kind.name == "date":
-        if value["earliest"] == value["latest"]:
-            return value["earliest"]
-        return f"{value['earliest']}..{value['latest']} ({value['precision']})"
+        return _date_span(value)
     if kind.name == "place":
         parts = [value["name"], value.get("admin"), value.get("country")]
         return ", ".join(p for p in parts if p)
@@ -38,6 +37,21 @@ def describe(field: str, value: Any, qualifier: str = "exact") -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def _date_span(span: Mapping[str, str]) -> str:
+    """ "2020-03-11", "January 2020", "2019", or "2020-03-08..2020-03-11 (days)"."""
+    earliest, latest = dt.date.fromisoformat(span["earliest"]), dt.date.fromisoformat(span["latest"])
+    if earliest == latest:
+        return span["earliest"]
+    following = latest + dt.timedelta(days=1)
+    if earliest.day == 1 and following.day == 1:
+        months = (following.year * 12 + following.month) - (earliest.year * 12 + earliest.month)
+        if months == 1:
+            return earliest.strftime("%B %Y")
+        if months == 12 and earliest.month == 1:
+            return str(earliest.year)
+    return f"{span['earliest']}..{span['latest']} ({span['precision']})"
 
 
 def _number(value: Any, qualifier: str) -> str:
@@ -172,3 +186,32 @@ def summary(event: Any) -> str:
     if "reason" in data:
         return f"{event.originator_id}: {data['reason']}"
     return data.get("slug", str(event.originator_id))
+
+
+def incident_description(
+    view: IncidentView, claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]
+) -> str:
+    """Plain text for exporters (iCal DESCRIPTION, JSON-LD description, TimelineJS text):
+    the grade, each field's best value, the disputed ones with who said what, and the sources."""
+    lines = [f"Grade: {view.grade}." + (" All claims retracted." if view.retracted else "")]
+    disputed = []
+    for field in view.fields:
+        if field.field in ("title", "tags", "date") or field.status == "retracted":
+            continue
+        lines.append(
+            f"{field.field}: {best_text(field)} ({field.status}, {field.number_of_sources} "
+            f"source{'s' if field.number_of_sources != 1 else ''})"
+        )
+        if field.status == "disputed":
+            disputed.append(f"- {field.field}: {claimed_values(field, claims, sources)}")
+    if disputed:
+        lines += ["", "Disputed:", *disputed]
+    lines += ["", "Sources:"]
+    ordered = sorted((sources[i] for i in view.sources), key=lambda s: (s.published_day, s.key))
+    for source in ordered:
+        url = f" {source.url}" if source.url else ""
+        lines.append(
+            f'- {source.publisher}, "{source.title}", {source.published_day.isoformat()}'
+            f" (reliability {source.reliability}){url}"
+        )
+    return "\n".join(lines)

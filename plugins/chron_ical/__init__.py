@@ -1,1 +1,94 @@
-"""placeholder"""
+"""The iCalendar exporter (RFC 5545, RFC 7986): one VEVENT per dated incident.
+
+Calendar clients update an event they already hold only when its SEQUENCE rises, so SEQUENCE is
+the incident's revision count from the log, and DTSTAMP/LAST-MODIFIED are the transaction time
+of the change, never the time of export: the same log always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import icalendar
+
+from chronology.bestview import IncidentView
+from chronology.hookspecs import hookimpl
+from chronology.render import describe, incident_description
+from chronology.timeline import Exporter, Timeline
+
+REFRESH = dt.timedelta(hours=1)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def render(timeline: Timeline, options: Mapping[str, str]) -> bytes:
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Chronology//chron//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("name", timeline.title)
+    calendar.add("x-wr-calname", timeline.title)
+    calendar.add(
+        "description", f"{len(timeline.incidents)} incidents, resolved with the {timeline.policy} policy"
+    )
+    calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", "PT1H")
+    base_url = options.get("base_url", "").rstrip("/")
+    for incident in timeline.incidents:
+        if incident.date is not None:
+            calendar.add_component(_event(incident, timeline, base_url))
+    return calendar.to_ical()
+
+
+def _event(incident: IncidentView, timeline: Timeline, base_url: str) -> icalendar.Event:
+    event = icalendar.Event()
+    changed = (incident.changed_at or timeline.last_changed or EPOCH).astimezone(dt.UTC)
+    earliest = dt.date.fromisoformat(incident.date["earliest"])
+    latest = dt.date.fromisoformat(incident.date["latest"])
+    event.add("uid", f"{incident.id}@chronology")
+    event.add("dtstamp", changed)
+    event.add("last-modified", changed)
+    event.add("sequence", max(incident.revision - 1, 0))
+    event.add("summary", incident.title)
+    event.add("dtstart", earliest)
+    event.add("dtend", latest + dt.timedelta(days=1))  # DATE values: DTEND is exclusive
+    if incident.retracted:
+        status = "CANCELLED"
+    elif incident.date["precision"] != "day" or incident.grade in ("weak", "contested"):
+        status = "TENTATIVE"
+    else:
+        status = "CONFIRMED"
+    event.add("status", status)
+    event.add("transp", "TRANSPARENT")
+    event.add("description", incident_description(incident, timeline.claims, timeline.sources))
+    if incident.location:
+        event.add("location", describe("location", incident.location))
+        if "lat" in incident.location:
+            event.add("geo", (incident.location["lat"], incident.location["lon"]))
+    categories = []
+    kind = incident.field("kind")
+    if kind and kind.best:
+        categories.append(kind.best)
+    tags = incident.field("tags")
+    if tags and tags.best:
+        categories += [t for t in tags.best if t not in categories]
+    if categories:
+        event.add("categories", categories)
+    if base_url:
+        event.add("url", f"{base_url}/incidents/{incident.slug}")
+    return event
+
+
+@hookimpl
+def chronology_exporters() -> list[Exporter]:
+    return [
+        Exporter(
+            name="ical",
+            description="iCalendar feed: one all-day event per incident (RFC 5545/7986)",
+            media_type="text/calendar; charset=utf-8",
+            file_extension="ics",
+            render=render,
+            options={"base_url": "URL of the published chronology; each event links to its incident"},
+        )
+    ]
