@@ -136,9 +136,14 @@ def normalise_value(field: str, raw: Any, qualifier: str) -> Any:
     return _json_value(raw)
 
 
+MAX_TEXT_CHARS = 2_000
+
+
 def _text(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise FieldProblem("wrong type", "a non-empty string", raw)
+    if len(raw) > MAX_TEXT_CHARS:
+        raise FieldProblem("text too long", f"at most {MAX_TEXT_CHARS} characters", f"{len(raw)} characters")
     return " ".join(raw.split())
 
 
