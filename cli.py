@@ -437,6 +437,65 @@ def export_command(
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes sharing the store.",
+)
+@click.option(
+    "--token",
+    envvar="CHRON_FEED_TOKEN",
+    metavar="SECRET",
+    help="Serve everything under /SECRET/ only (private feeds). Env: CHRON_FEED_TOKEN.",
+)
+@click.option("--title", default="Chronology", show_default=True, help="Title of the feeds.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, token: str | None, title: str) -> None:
+    """Serve every exporter as a live feed: /feeds/ical.ics, /feeds/jsonld, /feeds/csv, ...
+
+    Read-only. New events (from any process) reach the feeds without a restart. The index page
+    at / has webcal:// and https:// subscribe links.
+    """
+    import os
+
+    import uvicorn
+
+    from chronology.projection import Projection
+
+    archive = _archive(ctx)
+    Projection(archive).catch_up().close()  # fail now, not at the first request
+    os.environ["CHRON_STORE"] = archive.store
+    os.environ["CHRON_FEED_TITLE"] = title
+    if token:
+        if len(token) < 16 or "/" in token:
+            raise click.BadParameter("use at least 16 characters and no '/'", param_hint="--token")
+        os.environ["CHRON_FEED_TOKEN"] = token
+    else:
+        os.environ.pop("CHRON_FEED_TOKEN", None)
+    click.echo(
+        f"serving {len(_plugins(ctx).exporters())} feeds on http://{host}:{port}/"
+        + ("<token>/" if token else ""),
+        err=True,
+    )
+    uvicorn.run(
+        "chronology.server:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=5,
+        limit_concurrency=256,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+
+
+@cli.command()
 @click.pass_context
 def plugins(ctx: click.Context) -> None:
     """List the loaded plugins as JSON: name, distribution, version, hooks (and load errors)."""

@@ -61,5 +61,9 @@ class PluginError(ChronologyError):
     """A plugin failed to load or raised; names the plugin."""
 
 
+class BadExportOption(ChronologyError):
+    """An exporter option has a value the exporter cannot use (raised by exporters)."""
+
+
 class LogIntegrityError(ChronologyError):
     """The log's digest chain does not match; names the first bad position."""

@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 
 from chronology import default_policies, hookspecs
-from chronology.errors import PluginError
+from chronology.errors import BadExportOption, PluginError
 from chronology.timeline import Exporter
 
 ENTRY_POINT_GROUP = "chronology"
@@ -57,7 +57,7 @@ class Plugins:
         plugin = self.exporter_plugins.get(name, "?")
         try:
             output = exporter.render(timeline, options)
-        except PluginError:
+        except (PluginError, BadExportOption):
             raise
         except Exception as error:
             raise PluginError(

@@ -41,6 +41,8 @@ class Views(Protocol):
 class FoldResult:
     last_position: int = 0
     """The last position applied (0 if none)."""
+    last_changed: dt.datetime | None = None
+    """The latest transaction time among the events applied."""
     recomputed: set[str] = dataclasses.field(default_factory=set)
     """The incidents whose views were rebuilt."""
 
@@ -61,6 +63,8 @@ def fold(
             result.recomputed |= dirty
             dirty = set()
         transaction_time = logged.recorded_at
+        if result.last_changed is None or transaction_time > result.last_changed:
+            result.last_changed = transaction_time
         dirty |= apply_event(state, logged.position, logged.event)
         state.position = result.last_position = logged.position
     if dirty:
@@ -147,7 +151,7 @@ def select_views(
 
 # --- the materialized projection ----------------------------------------------------------------
 
-VIEW_FORMAT = 2
+VIEW_FORMAT = 3
 """Bump when the stored view's shape or the fold's rules change: stores built by another
 version are then rebuilt from the log on first use (the log is the archive, views are derived)."""
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
@@ -171,7 +175,7 @@ class Projection:
             position = tx.tracking_position(lock=True)
             result = fold(TableState(tx), TableViews(tx), self.archive.read(after=position))
             if result.last_position > position:
-                tx.set_tracking_position(result.last_position)
+                tx.set_tracking_position(result.last_position, result.last_changed)
             self.recomputed = result.recomputed
         return self
 
@@ -184,6 +188,13 @@ class Projection:
     def position(self) -> int:
         with self.db.transaction(write=False) as tx:
             return tx.tracking_position()
+
+    def last_changed(self) -> dt.datetime | None:
+        """The latest transaction time the view has applied: it never moves backwards, even
+        when writers' clocks disagree (the feed's Last-Modified)."""
+        with self.db.transaction(write=False) as tx:
+            row = tx.one("SELECT last_changed FROM chron_tracking WHERE name = ?", (TRACKING_NAME,))
+            return dt.datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def views(self) -> list[IncidentView]:
         with self.state() as state:
@@ -377,7 +388,8 @@ class Database:
             "CREATE TABLE IF NOT EXISTS chron_views (slug TEXT PRIMARY KEY, sort_key TEXT NOT NULL,"
             f" digest TEXT NOT NULL, revision INTEGER NOT NULL, changed_at TEXT, body {blob} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS chron_views_order ON chron_views (sort_key, slug)",
-            "CREATE TABLE IF NOT EXISTS chron_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS chron_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL,"
+            " last_changed TEXT)",
         ]
         with self.transaction() as tx:
             if self.is_postgres:  # concurrent CREATE IF NOT EXISTS can still collide in pg
@@ -386,7 +398,8 @@ class Database:
                 tx.execute(statement)
             names = {row[0] for row in tx.rows("SELECT name FROM chron_tracking")}
             if names - {TRACKING_NAME}:  # views written by another version of the fold
-                tx.execute("DELETE FROM chron_tracking")
+                tx.execute("DROP TABLE chron_tracking")
+                tx.execute(statements[-1])
                 tx.clear_views()
             tx.execute(
                 "INSERT INTO chron_tracking (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
@@ -446,8 +459,20 @@ class Transaction:
         row = self.one(sql, (TRACKING_NAME,))
         return row[0] if row else 0
 
-    def set_tracking_position(self, position: int) -> None:
-        self.execute("UPDATE chron_tracking SET position = ? WHERE name = ?", (position, TRACKING_NAME))
+    def set_tracking_position(self, position: int, last_changed: dt.datetime | None = None) -> None:
+        if last_changed is None:
+            self.execute(
+                "UPDATE chron_tracking SET position = ?, last_changed = NULL WHERE name = ?",
+                (position, TRACKING_NAME),
+            )
+            return
+        row = self.one("SELECT last_changed FROM chron_tracking WHERE name = ?", (TRACKING_NAME,))
+        previous = dt.datetime.fromisoformat(row[0]) if row and row[0] else None
+        latest = max(last_changed, previous) if previous else last_changed
+        self.execute(
+            "UPDATE chron_tracking SET position = ?, last_changed = ? WHERE name = ?",
+            (position, latest.isoformat(), TRACKING_NAME),
+        )
 
     def clear(self) -> None:
         self.clear_views()

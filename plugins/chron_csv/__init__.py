@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chronology.bestview import IncidentView
+from chronology.errors import BadExportOption
 from chronology.hookspecs import hookimpl
 from chronology.render import best_text, describe, incident_description
 from chronology.timeline import Exporter, Timeline
@@ -70,7 +71,7 @@ def render(timeline: Timeline, options: Mapping[str, str]) -> bytes:
         return _claims(timeline)
     if table == "timelinejs":
         return _timelinejs(timeline)
-    raise ValueError(f"unknown table '{table}': expected incidents, claims or timelinejs")
+    raise BadExportOption(f"unknown table '{table}': expected incidents, claims or timelinejs")
 
 
 def _incidents(timeline: Timeline) -> bytes:

@@ -1,4 +1,5 @@
-"""The iCalendar exporter (RFC 5545, RFC 7986): one VEVENT per dated incident.
+"""The iCalendar exporter (RFC 5545, RFC 7986): one VEVENT per dated incident (an incident
+no source has dated yet cannot be placed on a calendar and is left out).
 
 Calendar clients update an event they already hold only when its SEQUENCE rises, so SEQUENCE is
 the incident's revision count from the log, and DTSTAMP/LAST-MODIFIED are the transaction time

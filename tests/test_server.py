@@ -1,0 +1,215 @@
+"""`chron serve` as a subscriber sees it: the real server on 127.0.0.1, in its own process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import EVENTS, ROOT
+from tests.test_exporters import vevents
+
+TAJI = "2020-03-11-camp-taji-rocket-attack"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def chron_process(store: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "--store", store, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        **kwargs,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@contextlib.contextmanager
+def running_server(store: str, tmp_path: Path, *args: str):
+    port = free_port()
+    log_path = tmp_path / f"server-{port}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--store", store, "serve", "--port", str(port), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ},
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(log_path.read_text()) from None
+                time.sleep(0.1)
+        yield base, log_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def served(store, tmp_path):
+    chron_process(store, "ingest", EVENTS)
+    with running_server(store, tmp_path) as (base, log_path):
+        yield base, store, log_path
+
+
+def claim_stating(store, slug, field, value):
+    shown = json.loads(chron_process(store, "show", slug, "--json").stdout)
+    return next(c["id"] for c in shown["claims"] if c["field"] == field and c["value"] == value)
+
+
+def test_a_subscriber_sees_a_correction_arrive(served):
+    base, store, _ = served
+    first = httpx.get(base + "/feeds/ical.ics")
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "text/calendar; charset=utf-8"
+    etag, last_modified = first.headers["etag"], first.headers["last-modified"]
+    assert httpx.get(base + "/feeds/ical.ics", headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        httpx.get(base + "/feeds/ical.ics", headers={"If-Modified-Since": last_modified}).status_code == 304
+    )
+
+    time.sleep(1.1)  # DTSTAMP and Last-Modified have one-second resolution
+    chron_process(
+        store, "retract", claim_stating(store, TAJI, "munitions_launched", 18), "--reason", "mis-coded"
+    )
+
+    second = httpx.get(base + "/feeds/ical.ics", headers={"If-None-Match": etag})
+    assert second.status_code == 200 and second.headers["etag"] != etag
+    assert second.headers["last-modified"] != last_modified
+    before = {e["UID"]: e for e in vevents(first.content)}
+    after = {e["UID"]: e for e in vevents(second.content)}
+    taji = next(uid for uid, e in after.items() if e["SUMMARY"] == "Rocket attack on Camp Taji")
+    assert int(after[taji]["SEQUENCE"]) == int(before[taji]["SEQUENCE"]) + 1
+
+    import icalendar
+    import vobject
+    from ical.calendar_stream import IcsCalendarStream
+
+    text = second.content.decode()
+    assert len(icalendar.Calendar.from_ical(second.content).walk("VEVENT")) == 12
+    assert len(list(vobject.readOne(text).vevent_list)) == 12
+    assert len(IcsCalendarStream.calendar_from_ics(text).events) == 12
+
+
+def test_filters_return_only_matching_incidents(served):
+    base, *_ = served
+    syria = vevents(httpx.get(base + "/feeds/ical", params={"tag": "syria"}).content)
+    assert {e["SUMMARY"] for e in syria} == {
+        "Airstrikes on Albukamal",
+        "US air strikes on Iran-backed militia facilities in eastern Syria",
+    }
+    one = vevents(httpx.get(base + "/feeds/ical", params={"incident": TAJI}).content)
+    assert [e["SUMMARY"] for e in one] == ["Rocket attack on Camp Taji"]
+    in_2021 = vevents(httpx.get(base + "/feeds/ical", params={"since": "2021-01-01"}).content)
+    assert len(in_2021) == 4
+    claims = httpx.get(base + "/feeds/csv.csv", params={"table": "claims", "incident": TAJI})
+    assert claims.status_code == 200 and claims.headers["content-type"] == "text/csv; charset=utf-8"
+    assert all(TAJI in line for line in claims.text.splitlines()[1:])
+
+
+def test_bad_requests_get_clear_4xx_never_a_traceback(served):
+    base, *_ = served
+    cases = [
+        ("GET", "/feeds/pdf", 404, "no feed 'pdf'"),
+        ("GET", "/feeds/ical.pdf", 404, "no feed"),
+        ("GET", "/feeds/ical?since=11-03-2020", 400, "bad date for 'since'"),
+        ("GET", "/feeds/ical?colour=red", 400, "unknown parameter 'colour'"),
+        ("GET", "/feeds/ical?policy=loudest", 400, "unknown resolution policy"),
+        ("GET", "/feeds/csv?table=sources", 400, "unknown table"),
+        ("GET", "/nowhere", 404, "not found"),
+        ("POST", "/feeds/ical", 405, "read-only"),
+        ("DELETE", "/", 405, "read-only"),
+        ("GET", "/feeds/ical?" + "tag=x&" * 800, 414, "too long"),
+        ("GET", "/incidents/no-such-incident", 404, "unknown incident"),
+    ]
+    for method, path, status, message in cases:
+        response = httpx.request(method, base + path)
+        assert response.status_code == status, (path, response.text)
+        assert message in response.text and "Traceback" not in response.text
+
+
+def test_head_and_compression(served):
+    base, *_ = served
+    plain = {"Accept-Encoding": "identity"}
+    head = httpx.head(base + "/feeds/jsonld", headers=plain)
+    full = httpx.get(base + "/feeds/jsonld", headers=plain)
+    assert "content-encoding" not in full.headers
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == full.headers["etag"]
+    assert head.headers["content-type"] == "application/ld+json"
+    zipped = httpx.get(base + "/feeds/jsonld", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(full.content) / 3
+    assert zipped.content == full.content  # httpx decodes it
+    assert zipped.headers["etag"] != full.headers["etag"]
+    assert "max-age" in full.headers["cache-control"]
+
+
+def test_index_page_lists_feeds_with_subscribe_links(served):
+    base, *_ = served
+    page = httpx.get(base + "/")
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    port = base.rsplit(":", 1)[1]
+    assert f'href="webcal://127.0.0.1:{port}/feeds/ical.ics"' in page.text
+    assert f'href="{base}/feeds/jsonld.jsonld"' in page.text
+    assert "12 incidents" in page.text
+    incident = httpx.get(base + f"/incidents/{TAJI}")
+    assert incident.status_code == 200 and "munitions_launched" in incident.text
+
+
+def test_private_feeds_need_the_token_which_never_reaches_the_log(store, tmp_path):
+    chron_process(store, "ingest", EVENTS)
+    token = "s3cret-token-0123456789"
+    with running_server(store, tmp_path, "--token", token) as (base, log_path):
+        assert httpx.get(base + "/feeds/ical").status_code == 404
+        assert httpx.get(base + "/wrong-token-0123456789/feeds/ical").status_code == 404
+        assert httpx.get(base + "/").status_code == 404
+        private = httpx.get(base + f"/{token}/feeds/ical")
+        assert private.status_code == 200 and private.headers["cache-control"].startswith("private")
+        index = httpx.get(base + f"/{token}/")
+        assert f"/{token}/feeds/ical.ics" in index.text
+        time.sleep(0.2)
+    log = log_path.read_text()
+    assert "/<token>/feeds/ical" in log
+    assert token not in log
+
+
+def test_several_workers_on_one_store_serve_new_events(store, tmp_path):
+    chron_process(store, "ingest", EVENTS / "2020-03-12-reuters.toml")
+    with running_server(store, tmp_path, "--workers", "2") as (base, _):
+        counts = {
+            len(vevents(httpx.get(base + "/feeds/ical", headers={"Connection": "close"}).content))
+            for _ in range(6)
+        }
+        assert counts == {4}  # Reuters dates four of the five incidents it mentions
+        chron_process(store, "ingest", EVENTS)
+        seen = {
+            len(vevents(httpx.get(base + "/feeds/ical", headers={"Connection": "close"}).content))
+            for _ in range(8)
+        }
+        assert seen == {12}
