@@ -132,10 +132,18 @@ class Archive(Application):
         report = IngestReport(fact_file.path, dry_run=dry_run)
         plan = _Plan(report=report)
         now = dt.datetime.now(dt.UTC)
+        claims = [
+            domain.Claim.record(c.content, domain.source_id(c.source_key), recorded_by, now)
+            for c in fact_file.claims
+        ]
+        cited = {domain.source_id(c.source_key) for c in fact_file.claims}
+        present = self.existing(
+            [c.id for c in claims] + [domain.source_id(s.key) for s in fact_file.sources] + list(cited)
+        )
         known_sources: set[str] = set()
         for spec in fact_file.sources:
             known_sources.add(spec.key)
-            if self._exists(domain.source_id(spec.key)):
+            if domain.source_id(spec.key) in present:
                 report.sources_present += 1
                 continue
             plan.aggregates.append(
@@ -143,21 +151,19 @@ class Archive(Application):
             )
             report.sources_added += 1
         seen: set[UUID] = set()
-        for claim in fact_file.claims:
-            source = domain.source_id(claim.source_key)
-            if claim.source_key not in known_sources:
-                if not self._exists(source):
+        for spec, aggregate in zip(fact_file.claims, claims, strict=True):
+            if spec.source_key not in known_sources:
+                if domain.source_id(spec.source_key) not in present:
                     raise FactFileError(
                         fact_file.path,
                         "claim for a missing source",
-                        line=claim.line,
+                        line=spec.line,
                         field="source",
                         expected="a source registered in this file or earlier",
-                        found=claim.source_key,
+                        found=spec.source_key,
                     )
-                known_sources.add(claim.source_key)
-            aggregate = domain.Claim.record(claim.content, source, recorded_by, now)
-            if aggregate.id in seen or self._exists(aggregate.id):
+                known_sources.add(spec.source_key)
+            if aggregate.id in seen or aggregate.id in present:
                 report.claims_present += 1
                 continue
             seen.add(aggregate.id)
@@ -165,8 +171,29 @@ class Archive(Application):
             report.claims_added += 1
         return plan
 
-    def _exists(self, originator_id: UUID) -> bool:
-        return bool(self.recorder.select_events(originator_id, limit=1))
+    def existing(self, ids: list[UUID], batch: int = 500) -> set[UUID]:
+        """Which of `ids` already have events in the log (one query per `batch` ids)."""
+        found: set[UUID] = set()
+        unique = list(dict.fromkeys(ids))
+        table = self.recorder.events_table_name
+        for start in range(0, len(unique), batch):
+            chunk = unique[start : start + batch]
+            with self.recorder.datastore.transaction(commit=False) as cursor:
+                if self.is_postgres:
+                    cursor.execute(
+                        f"SELECT DISTINCT originator_id FROM {self.recorder.datastore.schema}.{table}"
+                        " WHERE originator_id = ANY(%s)",
+                        (chunk,),
+                    )
+                    found.update(row["originator_id"] for row in cursor.fetchall())
+                else:
+                    marks = ",".join("?" * len(chunk))
+                    cursor.execute(
+                        f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})",
+                        [i.hex for i in chunk],
+                    )
+                    found.update(UUID(row["originator_id"]) for row in cursor.fetchall())
+        return found
 
     def retract(self, claim_id: UUID, reason: str, recorded_by: str | None = None) -> None:
         """ClaimRetracted: the claim leaves the best view; it stays in the log."""

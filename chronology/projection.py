@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -173,7 +174,10 @@ class Projection:
             return self
         with self.db.transaction() as tx:
             position = tx.tracking_position(lock=True)
-            result = fold(TableState(tx), TableViews(tx), self.archive.read(after=position))
+            state, views = TableState(tx), TableViews(tx)
+            result = fold(state, views, self.archive.read(after=position))
+            state.flush()
+            views.flush()
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
             self.recomputed = result.recomputed
@@ -215,40 +219,63 @@ class Projection:
 
 
 def _dump(record: Any) -> bytes:
-    return orjson.dumps(tag(dataclasses.asdict(record)), option=orjson.OPT_SORT_KEYS)
+    fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    return orjson.dumps(tag(fields), option=orjson.OPT_SORT_KEYS)
 
 
 class TableState:
-    """The fold's state kept in the projection tables (see `chronology.state.ArchiveState`)."""
+    """The fold's state kept in the projection tables (see `chronology.state.ArchiveState`).
+
+    Writes are held in memory and written with one `executemany` per table at `flush()`, inside
+    the same transaction; reads see them first."""
 
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
         self.aliases = dict(tx.rows("SELECT old, new FROM chron_aliases"))
         self.position = 0
+        self._claims: dict[UUID, Claim] = {}
+        self._claims_by_incident: dict[str, set[UUID]] = defaultdict(set)
+        self._sources: dict[UUID, Source] = {}
 
     def get_source(self, source_id: UUID) -> Source | None:
+        if source_id in self._sources:
+            return self._sources[source_id]
         row = self.tx.one("SELECT body FROM chron_sources WHERE id = ?", (str(source_id),))
         return Source(**untag(orjson.loads(row[0]))) if row else None
 
     def put_source(self, source: Source) -> None:
-        self.tx.upsert("chron_sources", ("id", "body"), (str(source.id), _dump(source)))
+        self._sources[source.id] = source
 
     def get_claim(self, claim_id: UUID) -> Claim | None:
+        if claim_id in self._claims:
+            return self._claims[claim_id]
         row = self.tx.one("SELECT body FROM chron_claims WHERE id = ?", (str(claim_id),))
         return Claim(**untag(orjson.loads(row[0]))) if row else None
 
     def put_claim(self, claim: Claim) -> None:
-        self.tx.upsert(
-            "chron_claims",
-            ("id", "incident", "source_id", "body"),
-            (str(claim.id), claim.incident, str(claim.source_id), _dump(claim)),
-        )
+        self._claims[claim.id] = claim
+        self._claims_by_incident[claim.incident].add(claim.id)
 
     def incidents_citing(self, source_id: UUID) -> set[str]:
         rows = self.tx.rows(
             "SELECT DISTINCT incident FROM chron_claims WHERE source_id = ?", (str(source_id),)
         )
-        return {row[0] for row in rows}
+        pending = {c.incident for c in self._claims.values() if c.source_id == source_id}
+        return {row[0] for row in rows} | pending
+
+    def flush(self) -> None:
+        """Write the held claims and sources."""
+        self.tx.upsert_many(
+            "chron_claims",
+            ("id", "incident", "source_id", "body"),
+            [(str(c.id), c.incident, str(c.source_id), _dump(c)) for c in self._claims.values()],
+        )
+        self.tx.upsert_many(
+            "chron_sources", ("id", "body"), [(str(s.id), _dump(s)) for s in self._sources.values()]
+        )
+        self._claims.clear()
+        self._claims_by_incident.clear()
+        self._sources.clear()
 
     def canonical(self, slug: str) -> str:
         seen = set()
@@ -274,8 +301,15 @@ class TableState:
     def claims_of(self, slug: str) -> list[Claim]:
         names = [slug, *self.aliases_of(slug)]
         marks = ", ".join("?" for _ in names)
-        rows = self.tx.rows(f"SELECT body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names)
-        return [Claim(**untag(orjson.loads(row[0]))) for row in rows]
+        rows = self.tx.rows(
+            f"SELECT id, body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names
+        )
+        pending = [
+            self._claims[i] for name in names for i in sorted(self._claims_by_incident.get(name, ()), key=str)
+        ]
+        held = {str(c.id) for c in pending}
+        stored = [Claim(**untag(orjson.loads(body))) for claim_id, body in rows if claim_id not in held]
+        return stored + pending
 
     def links_of(self, slug: str) -> list[Link]:
         rows = self.tx.rows("SELECT incident, relation, other, position FROM chron_links")
@@ -287,7 +321,9 @@ class TableState:
 
     def incident_slugs(self) -> list[str]:
         rows = self.tx.rows("SELECT DISTINCT incident FROM chron_claims")
-        return sorted({self.canonical(row[0]) for row in rows})
+        return sorted(
+            {self.canonical(row[0]) for row in rows} | {self.canonical(s) for s in self._claims_by_incident}
+        )
 
     def views(self) -> list[IncidentView]:
         """Every stored view, in chronological order."""
@@ -304,31 +340,45 @@ class TableState:
 
 
 class TableViews:
+    """Views kept in chron_views; like TableState, writes are held until `flush()`."""
+
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
+        self._held: dict[str, tuple[IncidentView, str]] = {}
 
     def current(self, slug: str):
+        if slug in self._held:
+            view, digest = self._held[slug]
+            return digest, view.revision, view.changed_at
         row = self.tx.one("SELECT digest, revision, changed_at FROM chron_views WHERE slug = ?", (slug,))
         if row is None:
             return None
         return row[0], row[1], dt.datetime.fromisoformat(row[2]) if row[2] else None
 
     def put(self, view: IncidentView, digest: str) -> None:
-        self.tx.upsert(
-            "chron_views",
-            ("slug", "sort_key", "digest", "revision", "changed_at", "body"),
-            (
-                view.slug,
-                view.sort_key[0],
-                digest,
-                view.revision,
-                view.changed_at.isoformat() if view.changed_at else None,
-                orjson.dumps(view.as_dict(), option=orjson.OPT_SORT_KEYS),
-            ),
-        )
+        self._held[view.slug] = (view, digest)
 
     def drop(self, slug: str) -> None:
+        self._held.pop(slug, None)
         self.tx.execute("DELETE FROM chron_views WHERE slug = ?", (slug,))
+
+    def flush(self) -> None:
+        self.tx.upsert_many(
+            "chron_views",
+            ("slug", "sort_key", "digest", "revision", "changed_at", "body"),
+            [
+                (
+                    view.slug,
+                    view.sort_key[0],
+                    digest,
+                    view.revision,
+                    view.changed_at.isoformat() if view.changed_at else None,
+                    orjson.dumps(view.as_dict(), option=orjson.OPT_SORT_KEYS),
+                )
+                for view, digest in self._held.values()
+            ],
+        )
+        self._held.clear()
 
 
 # --- the database under the projection ----------------------------------------------------------
@@ -443,6 +493,18 @@ class Transaction:
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()
+
+    def upsert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+            f" ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+        )
+        if self.db.placeholder != "?":
+            sql = sql.replace("?", self.db.placeholder)
+        self.cursor.executemany(sql, rows)
 
     def upsert(self, table: str, columns: tuple[str, ...], values: tuple[Any, ...]) -> None:
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
