@@ -311,6 +311,15 @@ class TableState:
         stored = [Claim(**untag(orjson.loads(body))) for claim_id, body in rows if claim_id not in held]
         return stored + pending
 
+    def claims_about(self, views: list[IncidentView]) -> dict[UUID, Claim]:
+        """Every claim the given views rest on: per incident for a few, in one scan for many."""
+        if len(views) <= 200:
+            return {c.id: c for v in views for c in self.claims_of(v.slug)}
+        wanted = {str(i) for v in views for i in v.claims}
+        rows = self.tx.rows("SELECT id, body FROM chron_claims")
+        claims = [Claim(**untag(orjson.loads(body))) for claim_id, body in rows if claim_id in wanted]
+        return {c.id: c for c in claims}
+
     def links_of(self, slug: str) -> list[Link]:
         rows = self.tx.rows("SELECT incident, relation, other, position FROM chron_links")
         return [

@@ -70,7 +70,7 @@ def load_timeline(
         try:
             with projection.state() as state:
                 views = [v for v in state.views() if filters.keep(v)]
-                claims = {c.id: c for v in views for c in state.claims_of(v.slug)}
+                claims = state.claims_about(views)
                 sources = state.sources
                 position = state.tx.tracking_position()
         finally:

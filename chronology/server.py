@@ -51,10 +51,13 @@ class HTTPError(Exception):
 
 @dataclass(frozen=True)
 class Rendered:
+    """A rendered feed, cached per log position: compressed once, served many times."""
+
     body: bytes
     etag: str
     media_type: str
     last_modified: dt.datetime | None
+    gzipped: bytes | None
 
 
 class FeedApp:
@@ -206,14 +209,18 @@ class FeedApp:
             except ChronologyError as error:
                 raise HTTPError(400, str(error)) from None
             rendered = Rendered(
-                body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', exporter.media_type, last_modified
+                body,
+                '"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+                exporter.media_type,
+                last_modified,
+                gzip.compress(body, mtime=0) if len(body) >= COMPRESS_FROM_BYTES else None,
             )
             self._remember(key, rendered)
         return self._respond(rendered, request_headers)
 
     def _respond(self, rendered: Rendered, request_headers: dict[str, str]):
         body, etag = rendered.body, rendered.etag
-        gzipped = "gzip" in request_headers.get("accept-encoding", "") and len(body) >= COMPRESS_FROM_BYTES
+        gzipped = "gzip" in request_headers.get("accept-encoding", "") and rendered.gzipped is not None
         if gzipped:
             etag = etag[:-1] + '-gzip"'
         headers = [
@@ -232,7 +239,7 @@ class FeedApp:
         if _not_modified(request_headers, etag, rendered.last_modified):
             return 304, headers, b""
         if gzipped:
-            body = gzip.compress(body, mtime=0)
+            body = rendered.gzipped
             headers.append((b"content-encoding", b"gzip"))
         return 200, headers, body
 
