@@ -211,7 +211,8 @@ def main() -> int:
         )
         rows += run(f"synthetic {args.incidents}", synthetic, args)
     print(
-        f"\n{'scenario':<42} {'requests':>8} {'errors':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x base':>7}"
+        f"\n{'scenario':<42} {'requests':>8} {'errors':>6} {'req/s':>9} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'x base':>7}"
     )
     for label, row in rows:
         print(
