@@ -369,6 +369,71 @@ def log_group(ctx: click.Context, as_json: bool, after: int, limit: int | None) 
     click.echo(log_text(events), nl=False)
 
 
+@log_group.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.pass_context
+def log_export(ctx: click.Context, output: Path | None) -> None:
+    """Write the whole log as JSON Lines (docs/log-format.md), for `chron log import`."""
+    from chronology.transfer import export_log
+
+    archive = _archive(ctx)
+    if output is None:
+        count = export_log(archive, sys.stdout.buffer)
+    else:
+        with open(output, "wb") as out:
+            count = export_log(archive, out)
+    click.echo(f"exported {count} events", err=True)
+
+
+@log_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def log_import(ctx: click.Context, path: Path) -> None:
+    """Read a `chron log export` file into an empty store (SQLite or PostgreSQL)."""
+    from chronology.projection import Projection
+    from chronology.transfer import import_log
+
+    archive = _archive(ctx)
+    count = import_log(archive, path)
+    Projection(archive).catch_up().close()
+    click.echo(f"imported {count} events")
+
+
+@log_group.command("verify")
+@click.option(
+    "--against",
+    metavar="CHECKPOINT",
+    help="A published checkpoint (COUNT:DIGEST, as `chron log checkpoint` prints) "
+    "that the log must still extend.",
+)
+@click.pass_context
+def log_verify(ctx: click.Context, against: str | None) -> None:
+    """Recompute the log's digest chain; name the first position that does not match."""
+    from chronology.integrity import Checkpoint, verify
+
+    result = verify(_archive(ctx), Checkpoint.parse(against) if against else None)
+    message = f"verified {result.checked} events; head {result.checkpoint}"
+    if result.unchained:
+        message += f"; {result.unchained} newer events not yet chained (any chron command chains them)"
+    if against:
+        message += f"; extends checkpoint {against}"
+    click.echo(message)
+
+
+@log_group.command("checkpoint")
+@click.pass_context
+def log_checkpoint(ctx: click.Context) -> None:
+    """Print COUNT:DIGEST, the chain's head, to publish elsewhere (see `log verify --against`)."""
+    from chronology.integrity import checkpoint
+
+    click.echo(str(checkpoint(_archive(ctx))))
+
+
 # --- plugins and exports ---------------------------------------------------------------------
 
 

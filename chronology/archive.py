@@ -296,6 +296,19 @@ class Archive(Application):
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    def read_raw(self, after: int = 0, upto: int | None = None, batch: int = 5000) -> Iterator[LoggedEvent]:
+        """The log in order, undecoded: position, id, version, topic and stored bytes only."""
+        position = after
+        while True:
+            notifications = self.recorder.select_notifications(
+                position, batch, stop=upto, inclusive_of_start=False
+            )
+            for notification in notifications:
+                yield _raw(notification)
+                position = notification.id
+            if len(notifications) < batch:
+                return
+
     def read(
         self,
         after: int = 0,
@@ -317,10 +330,23 @@ class Archive(Application):
                     originator_id=notification.originator_id,
                     version=notification.originator_version,
                     event=event,
+                    state=notification.state,
                 )
                 position = notification.id
             if len(notifications) < batch:
                 return
+
+
+def _raw(notification) -> LoggedEvent:
+    return LoggedEvent(
+        position=notification.id,
+        recorded_at=None,
+        topic=notification.topic,
+        originator_id=notification.originator_id,
+        version=notification.originator_version,
+        event=None,
+        state=notification.state,
+    )
 
 
 def _reason(reason: str) -> str:

@@ -45,7 +45,6 @@ class IncidentView:
     sources: tuple[UUID, ...]
     aliases: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
-    last_position: int = 0
     revision: int = 0
     """How many times this view changed in the log (iCal SEQUENCE); set by the projection."""
     changed_at: dt.datetime | None = None
@@ -73,7 +72,6 @@ class IncidentView:
             "sources": [str(i) for i in self.sources],
             "aliases": list(self.aliases),
             "links": [list(link) for link in self.links],
-            "last_position": self.last_position,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,7 +98,6 @@ class IncidentView:
             sources=tuple(UUID(i) for i in data["sources"]),
             aliases=tuple(data["aliases"]),
             links=tuple((relation, other) for relation, other in data["links"]),
-            last_position=data["last_position"],
             revision=data.get("revision", 0),
             changed_at=dt.datetime.fromisoformat(changed_at) if changed_at else None,
         )
@@ -108,7 +105,6 @@ class IncidentView:
     def digest(self) -> str:
         """sha256 of the view's content: the projection counts a revision when it changes."""
         content = self.content()
-        del content["last_position"]
         return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -165,7 +161,6 @@ def incident_view(
         sources=tuple(sorted({c.source_id for c in claims}, key=str)),
         aliases=tuple(sorted(aliases)),
         links=tuple(sorted(link_pairs)),
-        last_position=max([c.position for c in claims] + [link.position for link in links] + [0]),
     )
 
 

@@ -24,6 +24,7 @@ from uuid import UUID
 import orjson
 
 from chronology.bestview import IncidentView, incident_view
+from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source
 from chronology.resolution import Policy, balanced
 from chronology.state import MemoryState, apply_event
@@ -152,7 +153,7 @@ def select_views(
 
 # --- the materialized projection ----------------------------------------------------------------
 
-VIEW_FORMAT = 3
+VIEW_FORMAT = 4
 """Bump when the stored view's shape or the fold's rules change: stores built by another
 version are then rebuilt from the log on first use (the log is the archive, views are derived)."""
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
@@ -174,10 +175,14 @@ class Projection:
             return self
         with self.db.transaction() as tx:
             position = tx.tracking_position(lock=True)
-            state, views = TableState(tx), TableViews(tx)
-            result = fold(state, views, self.archive.read(after=position))
+            state, views, chain = TableState(tx), TableViews(tx), Chain(tx)
+            if chain.position < position:  # a store whose chain started after its log
+                for _ in chain.extending(self.archive.read_raw(after=chain.position, upto=position)):
+                    pass
+            result = fold(state, views, chain.extending(self.archive.read(after=position)))
             state.flush()
             views.flush()
+            chain.flush()
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
             self.recomputed = result.recomputed
@@ -447,6 +452,8 @@ class Database:
             "CREATE TABLE IF NOT EXISTS chron_views (slug TEXT PRIMARY KEY, sort_key TEXT NOT NULL,"
             f" digest TEXT NOT NULL, revision INTEGER NOT NULL, changed_at TEXT, body {blob} NOT NULL)",
             "CREATE INDEX IF NOT EXISTS chron_views_order ON chron_views (sort_key, slug)",
+            "CREATE TABLE IF NOT EXISTS chron_chain (position BIGINT PRIMARY KEY, idx BIGINT NOT NULL UNIQUE,"
+            " digest TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS chron_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL,"
             " last_changed TEXT)",
         ]
@@ -502,6 +509,11 @@ class Transaction:
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self.db.placeholder != "?":
+            sql = sql.replace("?", self.db.placeholder)
+        self.cursor.executemany(sql, rows)
 
     def upsert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         if not rows:

@@ -133,3 +133,5 @@ class LoggedEvent:
     originator_id: UUID
     version: int
     event: Any = field(repr=False)
+    state: bytes = field(default=b"", repr=False)
+    """The event's stored bytes, exactly as in the log (for the digest chain and export)."""

@@ -1,0 +1,140 @@
+"""A tamper-evident log that moves between stores without losing a byte."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import POSTGRES_UP
+
+
+def tamper(store: str, position: int) -> None:
+    """Change one stored event's bytes directly in the database, behind Chronology's back."""
+    if store.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(store, autocommit=True) as connection:
+            changed = connection.execute(
+                "UPDATE chronology_events SET state = convert_to(replace(convert_from(state, 'UTF8'),"
+                " 'recorded_by', 'recorded_bY'), 'UTF8') WHERE notification_id = %s",
+                (position,),
+            ).rowcount
+    else:
+        import sqlite3
+
+        with sqlite3.connect(store) as connection:
+            changed = connection.execute(
+                "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), 'recorded_by', 'recorded_bY')"
+                " AS BLOB) WHERE rowid = ?",
+                (position,),
+            ).rowcount
+    assert changed == 1
+
+
+def test_an_untouched_log_verifies(bundled):
+    result = bundled("log", "verify")
+    assert result.stdout.startswith("verified 181 events; head 181:")
+
+
+def test_editing_one_stored_event_makes_verify_fail_and_name_it(bundled):
+    positions = [e["position"] for e in json.loads(bundled("log", "--json").stdout)]
+    target = positions[57]
+    tamper(bundled.store, target)
+    result = bundled("log", "verify", expect=1)
+    assert f"log verification failed at position {target} (event 58)" in result.stderr
+
+
+def test_a_checkpoint_proves_the_log_still_extends_it(bundled, tmp_path):
+    published = bundled("log", "checkpoint").stdout.strip()
+    assert published.startswith("181:")
+    (tmp_path / "later.toml").write_text(
+        'source = "reuters-2020-03-12-us-retaliatory-strikes"\n\n[[claim]]\n'
+        'incident = "2020-03-11-camp-taji-rocket-attack"\nfield = "x-note"\nvalue = "later"\nevidence = "x"\n',
+        encoding="utf-8",
+    )
+    bundled("ingest", tmp_path / "later.toml")
+    assert "extends checkpoint" in bundled("log", "verify", "--against", published).stdout
+    assert bundled("log", "checkpoint").stdout.startswith("182:")
+    forged = published[:-1] + ("0" if published[-1] != "0" else "1")
+    assert "does not extend checkpoint" in bundled("log", "verify", "--against", forged, expect=1).stderr
+    assert "not a checkpoint" in bundled("log", "verify", "--against", "nonsense", expect=1).stderr
+
+
+def test_deleting_an_event_is_detected(bundled):
+    import sqlite3
+
+    if bundled.store.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(bundled.store, autocommit=True) as connection:
+            connection.execute("DELETE FROM chronology_events WHERE notification_id = 9")
+    else:
+        with sqlite3.connect(bundled.store) as connection:
+            connection.execute("DELETE FROM stored_events WHERE rowid = 9")
+    result = bundled("log", "verify", expect=1)
+    assert "log verification failed at position" in result.stderr
+
+
+def other_store(store: str, tmp_path, request) -> str:
+    """A fresh store of the other kind than `store`."""
+    if store.startswith("postgresql://"):
+        return str(tmp_path / "other.db")
+    if not POSTGRES_UP:
+        pytest.skip("PostgreSQL is not reachable")
+    from tests.conftest import _fresh_postgres_database
+
+    return _fresh_postgres_database(request)
+
+
+def test_sqlite_postgres_sqlite_round_trip_keeps_replay_and_chain_identical(bundled, tmp_path, request):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    def run(store, *args):
+        result = CliRunner().invoke(cli, ["--store", store, *map(str, args)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    replay = run(bundled.store, "replay", "--json")
+    text = run(bundled.store, "replay")
+    head = run(bundled.store, "log", "checkpoint")
+    middle = other_store(bundled.store, tmp_path, request)
+    run(bundled.store, "log", "export", "-o", tmp_path / "one.jsonl")
+    assert run(middle, "log", "import", tmp_path / "one.jsonl") == "imported 181 events\n"
+    assert run(middle, "replay", "--json") == replay
+    run(middle, "log", "export", "-o", tmp_path / "two.jsonl")
+    last = str(tmp_path / "last.db") if not middle.endswith(".db") else other_store(middle, tmp_path, request)
+    run(last, "log", "import", tmp_path / "two.jsonl")
+    assert run(last, "replay", "--json") == replay
+    assert run(last, "replay") == text
+    assert run(last, "log", "checkpoint") == run(middle, "log", "checkpoint") == head
+    assert "verified 181 events" in run(last, "log", "verify")
+    assert [e["topic"] if "topic" in e else None for e in map(json.loads, open(tmp_path / "one.jsonl"))][
+        1:3
+    ] == ["chronology:Source.Registered", "chronology:Claim.Recorded"]
+
+
+def test_import_refuses_a_store_that_is_not_empty(bundled, tmp_path):
+    bundled("log", "export", "-o", tmp_path / "log.jsonl")
+    result = bundled("log", "import", tmp_path / "log.jsonl", expect=1)
+    assert "is not empty" in result.stderr
+
+
+def test_a_changed_export_file_is_refused_and_nothing_is_written(bundled, tmp_path, request):
+    bundled("log", "export", "-o", tmp_path / "log.jsonl")
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert "recorded_by" in lines[100]
+    lines[100] = lines[100].replace("recorded_by", "recorded_bY")
+    (tmp_path / "changed.jsonl").write_text("\n".join(lines) + "\n")
+    target = other_store(bundled.store, tmp_path, request)
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    result = CliRunner().invoke(cli, ["--store", target, "log", "import", str(tmp_path / "changed.jsonl")])
+    assert result.exit_code == 1
+    assert "changed.jsonl:101: the chain breaks at event 100" in result.stderr
+    empty = CliRunner().invoke(cli, ["--store", target, "log", "--json"])
+    assert json.loads(empty.stdout) == []
