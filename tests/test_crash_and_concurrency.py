@@ -1,0 +1,145 @@
+"""Real processes on a real store: killed ingesters, concurrent writers, readers during writes."""
+
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CLAIMS_PER_FILE = 400
+
+
+def write_files(folder: Path, count: int, prefix: str = "wire") -> list[Path]:
+    """`count` fact files, each one source with CLAIMS_PER_FILE distinct claims."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        source = f"{prefix}-{number:03d}"
+        lines = [json.dumps({"source": {"id": source, "publisher": f"Wire {number}", "title": "t",
+                                        "published": "2020-03-12"}})]
+        for claim in range(CLAIMS_PER_FILE):
+            lines.append(json.dumps({"source": source, "incident": f"incident-{claim % 37}", "field": "killed",
+                                     "value": claim, "evidence": f"{claim} killed"}))
+        path = folder / f"{source}.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def chron_command(store: str, *args) -> list[str]:
+    return [sys.executable, "-m", "cli", "--store", store, *map(str, args)]
+
+
+def run(store: str, *args) -> subprocess.CompletedProcess:
+    result = subprocess.run(chron_command(store, *args), capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def claims_per_source(store: str) -> collections.Counter:
+    from chronology.archive import Archive
+    from chronology.domain import Claim, Source
+
+    archive = Archive(store)
+    try:
+        keys, counts = {}, collections.Counter()
+        for logged in archive.read():
+            if isinstance(logged.event, Source.Registered):
+                keys[logged.originator_id] = logged.event.key
+            elif isinstance(logged.event, Claim.Recorded):
+                counts[logged.event.source_id] += 1
+        by_key = collections.Counter({keys[source]: n for source, n in counts.items()})
+        for key in keys.values():
+            by_key.setdefault(key, 0)
+        return by_key, sum(1 for _ in archive.read_raw())
+    finally:
+        archive.close()
+
+
+def assert_whole_files_only(store: str, sources: set[str]) -> int:
+    counts, events = claims_per_source(store)
+    for source in sources:
+        assert counts.get(source, 0) in (0, CLAIMS_PER_FILE), (source, counts.get(source))
+    assert set(counts) <= sources  # a source is registered only with its claims
+    return events
+
+
+@pytest.mark.slow
+def test_ingest_killed_at_twenty_points_leaves_whole_files_and_completes_without_duplicates(tmp_path):
+    files = write_files(tmp_path / "files", 8)
+    sources = {p.stem for p in files}
+    expected = len(files) * (CLAIMS_PER_FILE + 1)
+    started = time.perf_counter()
+    run(str(tmp_path / "timing.db"), "ingest", *files)
+    duration = time.perf_counter() - started
+    rng = random.Random(20)
+    kills = sorted(rng.uniform(0.05, duration) for _ in range(20))
+    partial_states = set()
+    for number, delay in enumerate(kills):
+        store = str(tmp_path / f"killed-{number}.db")
+        process = subprocess.Popen(chron_command(store, "ingest", *files), cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        events = assert_whole_files_only(store, sources)
+        partial_states.add(events)
+        run(store, "ingest", *files)
+        assert assert_whole_files_only(store, sources) == expected
+        assert run(store, "log", "verify").stdout.startswith(f"verified {expected} events")
+        assert "byte-identical" in run(store, "replay", "--verify").stderr
+    assert len(partial_states) >= 3, f"the kills should land at different points: {sorted(partial_states)}"
+
+
+def test_concurrent_writers_lose_nothing_and_duplicate_nothing(store, tmp_path):
+    shared = write_files(tmp_path / "shared", 3, prefix="shared")
+    own = [write_files(tmp_path / f"own-{n}", 2, prefix=f"own{n}") for n in range(3)]
+    sources = {p.stem for p in shared} | {p.stem for group in own for p in group}
+    processes = [
+        subprocess.Popen(chron_command(store, "ingest", *group, *shared), cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for group in own
+    ]
+    for process in processes:
+        _out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    counts, events = claims_per_source(store)
+    assert set(counts) == sources
+    assert all(n == CLAIMS_PER_FILE for n in counts.values())
+    assert events == len(sources) * (CLAIMS_PER_FILE + 1)
+    assert "byte-identical" in run(store, "replay", "--verify").stderr
+    assert run(store, "log", "verify").stdout.startswith(f"verified {events} events")
+
+
+def test_a_reader_during_writes_never_sees_half_a_file(store, tmp_path):
+    files = write_files(tmp_path / "files", 6)
+    writer = subprocess.Popen(chron_command(store, "ingest", *files), cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = set()
+    env = {**os.environ}
+    try:
+        while writer.poll() is None or not seen:
+            result = subprocess.run(chron_command(store, "export", "csv", "--option", "table=claims"),
+                                    capture_output=True, text=True, cwd=ROOT, env=env)
+            assert result.returncode == 0, result.stderr
+            per_source = collections.Counter(row["source"] for row in csv.DictReader(io.StringIO(result.stdout)))
+            assert all(n == CLAIMS_PER_FILE for n in per_source.values()), per_source
+            seen.add(sum(per_source.values()))
+            if writer.poll() is not None:
+                break
+    finally:
+        writer.wait(timeout=300)
+    assert writer.returncode == 0, writer.stderr.read()
+    assert max(seen) <= len(files) * CLAIMS_PER_FILE
