@@ -217,12 +217,12 @@ def _policy_option(function):
 
 
 def _time_options(function):
-    function = click.option(
-        "--known-at", metavar="DATE", help="Only claims whose source was published by DATE."
-    )(function)
-    return click.option(
-        "--as-of", metavar="TIME", help="Only events recorded by TIME (date or ISO datetime, UTC)."
-    )(function)
+    function = click.option("--known-at", metavar="DATE", help="Only claims whose source was published by DATE.")(
+        function
+    )
+    return click.option("--as-of", metavar="TIME", help="Only events recorded by TIME (date or ISO datetime, UTC).")(
+        function
+    )
 
 
 def _policy(ctx: click.Context, name: str):
@@ -233,9 +233,7 @@ def _policy(ctx: click.Context, name: str):
 @_time_options
 @_policy_option
 @click.option("--json", "as_json", is_flag=True, help="Print the views as JSON.")
-@click.option(
-    "--verify", is_flag=True, help="Also fold the log from position 0 and check it matches the stored view."
-)
+@click.option("--verify", is_flag=True, help="Also fold the log from position 0 and check it matches the stored view.")
 @click.pass_context
 def replay_command(
     ctx: click.Context, as_of: str | None, known_at: str | None, policy: str, as_json: bool, verify: bool
@@ -408,8 +406,7 @@ def log_import(ctx: click.Context, path: Path) -> None:
 @click.option(
     "--against",
     metavar="CHECKPOINT",
-    help="A published checkpoint (COUNT:DIGEST, as `chron log checkpoint` prints) "
-    "that the log must still extend.",
+    help="A published checkpoint (COUNT:DIGEST, as `chron log checkpoint` prints) that the log must still extend.",
 )
 @click.pass_context
 def log_verify(ctx: click.Context, against: str | None) -> None:
@@ -432,6 +429,55 @@ def log_checkpoint(ctx: click.Context) -> None:
     from chronology.integrity import checkpoint
 
     click.echo(str(checkpoint(_archive(ctx))))
+
+
+@cli.group()
+def sources() -> None:
+    """The archived documents behind the sources."""
+
+
+@sources.command("attach")
+@click.argument("source")
+@click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def sources_attach(ctx: click.Context, source: str, document: Path) -> None:
+    """Archive DOCUMENT (UTF-8 text) as the text of SOURCE, addressed by its sha256."""
+    from chronology.evidence import attach
+
+    digest = attach(_archive(ctx), source, document)
+    click.echo(f"attached {document} to {source}: sha256 {digest}")
+
+
+@cli.command("verify-evidence")
+@click.option("--json", "as_json", is_flag=True, help="Print every claim's anchor as JSON.")
+@click.pass_context
+def verify_evidence(ctx: click.Context, as_json: bool) -> None:
+    """Check every claim's quote against its source's archived document.
+
+    Exact match (white space folded), else a bounded fuzzy match; otherwise the claim is
+    reported orphaned and the exit status is 1. Claims whose source has no archived document
+    are reported unanchored.
+    """
+    from dataclasses import asdict
+
+    from chronology.evidence import check_evidence
+
+    anchors = check_evidence(_archive(ctx))
+    counts = {
+        status: sum(a.status == status for a in anchors) for status in ("exact", "fuzzy", "orphaned", "unanchored")
+    }
+    if as_json:
+        _json([asdict(a) for a in anchors])
+    else:
+        for anchor in anchors:
+            if anchor.status in ("fuzzy", "orphaned"):
+                click.echo(
+                    f"{anchor.status:<9} {anchor.incident} {anchor.field} claim {anchor.claim_id}"
+                    f' (score {anchor.score}): "{anchor.quote}"'
+                )
+        click.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
+    if counts["orphaned"]:
+        ctx.exit(1)
 
 
 # --- plugins and exports ---------------------------------------------------------------------
@@ -489,9 +535,7 @@ def export_command(
         policy_function=_policy(ctx, policy),
         as_of=_when(as_of, "--as-of"),
         known_at=_day(known_at, "--known-at"),
-        filters=Filters(
-            tags=tags, incidents=incidents, since=_day(since, "--since"), until=_day(until, "--until")
-        ),
+        filters=Filters(tags=tags, incidents=incidents, since=_day(since, "--since"), until=_day(until, "--until")),
         title=title,
     )
     data = plugins.export(format_name, timeline, parsed)
@@ -542,8 +586,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token: str | N
     else:
         os.environ.pop("CHRON_FEED_TOKEN", None)
     click.echo(
-        f"serving {len(_plugins(ctx).exporters())} feeds on http://{host}:{port}/"
-        + ("<token>/" if token else ""),
+        f"serving {len(_plugins(ctx).exporters())} feeds on http://{host}:{port}/" + ("<token>/" if token else ""),
         err=True,
     )
     uvicorn.run(

@@ -161,9 +161,7 @@ def run(label: str, store: str, args: argparse.Namespace) -> list[tuple[str, dic
         rows.append(
             (
                 f"{label}: full iCal feed",
-                load(
-                    port, "/feeds/ical.ics", {}, 200, max(args.requests // 10, 50), args.seconds, args.clients
-                ),
+                load(port, "/feeds/ical.ics", {}, 200, max(args.requests // 10, 50), args.seconds, args.clients),
             )
         )
         rows.append(
@@ -205,15 +203,11 @@ def main() -> int:
         started = time.perf_counter()
         chron(synthetic, "ingest", *map(str, files))
         print(
-            f"synthetic: {args.incidents} incidents, {claims} claims ingested in "
-            f"{time.perf_counter() - started:.1f} s",
+            f"synthetic: {args.incidents} incidents, {claims} claims ingested in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
         rows += run(f"synthetic {args.incidents}", synthetic, args)
-    print(
-        f"\n{'scenario':<42} {'requests':>8} {'errors':>6} {'req/s':>9} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'x base':>7}"
-    )
+    print(f"\n{'scenario':<42} {'requests':>8} {'errors':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x base':>7}")
     for label, row in rows:
         print(
             f"{label:<42} {row['requests']:>8} {row['errors']:>6} {row['rps']:>9.1f} {row['p50_ms']:>8.2f} "

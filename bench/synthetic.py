@@ -82,13 +82,9 @@ def _incident_claims(rng: random.Random, number: int, sources: list[str]) -> Ite
         if rng.random() < 0.6:
             low = max(0, launched - rng.randint(0, 5))
             if rng.random() < 0.2:
-                yield claim(
-                    "munitions_launched", [low, low + rng.randint(1, 10)], "between", qualifier="range"
-                )
+                yield claim("munitions_launched", [low, low + rng.randint(1, 10)], "between", qualifier="range")
             else:
-                yield claim(
-                    "munitions_launched", low, f"{low} rockets", qualifier=rng.choice(["exact", "about"])
-                )
+                yield claim("munitions_launched", low, f"{low} rockets", qualifier=rng.choice(["exact", "about"]))
         if rng.random() < 0.5:
             named = actor if rng.random() < 0.8 else rng.choice(ACTORS)
             extra = {"hedge": "likely"} if rng.random() < 0.4 else {}

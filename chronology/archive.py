@@ -133,8 +133,7 @@ class Archive(Application):
         plan = _Plan(report=report)
         now = dt.datetime.now(dt.UTC)
         claims = [
-            domain.Claim.record(c.content, domain.source_id(c.source_key), recorded_by, now)
-            for c in fact_file.claims
+            domain.Claim.record(c.content, domain.source_id(c.source_key), recorded_by, now) for c in fact_file.claims
         ]
         cited = {domain.source_id(c.source_key) for c in fact_file.claims}
         present = self.existing(
@@ -146,9 +145,7 @@ class Archive(Application):
             if domain.source_id(spec.key) in present:
                 report.sources_present += 1
                 continue
-            plan.aggregates.append(
-                domain.Source.register(spec.key, spec.metadata, spec.published, recorded_by, now)
-            )
+            plan.aggregates.append(domain.Source.register(spec.key, spec.metadata, spec.published, recorded_by, now))
             report.sources_added += 1
         seen: set[UUID] = set()
         for spec, aggregate in zip(fact_file.claims, claims, strict=True):
@@ -219,9 +216,7 @@ class Archive(Application):
         source.grade(reliability, _reason(reason), recorded_by or current_user())
         self.save(source)
 
-    def amend(
-        self, source_key: str, changes: dict[str, Any], reason: str, recorded_by: str | None = None
-    ) -> None:
+    def amend(self, source_key: str, changes: dict[str, Any], reason: str, recorded_by: str | None = None) -> None:
         """SourceAmended: correct a source's metadata (e.g. its publication date)."""
         source = self._get(domain.Source, domain.source_id(source_key), "source")
         source.amend(changes, _reason(reason), recorded_by or current_user())
@@ -251,9 +246,7 @@ class Archive(Application):
         incident.merge_into(new, _reason(reason), user)
         self.save(incident)
 
-    def link(
-        self, incident: str, relation: str, other: str, reason: str = "", recorded_by: str | None = None
-    ) -> None:
+    def link(self, incident: str, relation: str, other: str, reason: str = "", recorded_by: str | None = None) -> None:
         """IncidentLinked: `incident` responds_to / part_of / follows `other`."""
         if relation not in RELATIONS:
             raise InvalidCorrection(f"unknown relation '{relation}': expected one of {', '.join(RELATIONS)}")
@@ -265,6 +258,10 @@ class Archive(Application):
         aggregate = self._incident(incident) or domain.Incident.name(incident, recorded_by or current_user())
         aggregate.link(relation, other, reason, recorded_by or current_user())
         self.save(aggregate)
+
+    def source(self, key: str) -> domain.Source:
+        """The source registered under `key` (its fact-file id)."""
+        return self._get(domain.Source, domain.source_id(key), "source")
 
     def _incident(self, slug: str) -> domain.Incident | None:
         try:
@@ -300,9 +297,7 @@ class Archive(Application):
         """The log in order, undecoded: position, id, version, topic and stored bytes only."""
         position = after
         while True:
-            notifications = self.recorder.select_notifications(
-                position, batch, stop=upto, inclusive_of_start=False
-            )
+            notifications = self.recorder.select_notifications(position, batch, stop=upto, inclusive_of_start=False)
             for notification in notifications:
                 yield _raw(notification)
                 position = notification.id
@@ -318,9 +313,7 @@ class Archive(Application):
         """The log in order, from the position after `after`, decoded into domain events."""
         position = after
         while True:
-            notifications = self.recorder.select_notifications(
-                position, batch, stop=upto, inclusive_of_start=False
-            )
+            notifications = self.recorder.select_notifications(position, batch, stop=upto, inclusive_of_start=False)
             for notification in notifications:
                 event = self.mapper.to_domain_event(notification)
                 yield LoggedEvent(

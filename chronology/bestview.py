@@ -126,9 +126,7 @@ def incident_view(
     by_field: dict[str, list[Claim]] = defaultdict(list)
     for claim in claims:
         by_field[claim.field].append(claim)
-    views = tuple(
-        resolve_field(name, by_field[name], sources, policy) for name in sorted(by_field, key=field_order)
-    )
+    views = tuple(resolve_field(name, by_field[name], sources, policy) for name in sorted(by_field, key=field_order))
     resolved = {v.field: v for v in views}
     active = [c for c in claims if c.counts]
     link_pairs = {(link.relation, link.other) for link in links}
@@ -165,11 +163,7 @@ def incident_view(
 
 
 def _grade(resolved: Mapping[str, FieldView], active: Sequence[Claim], sources: Mapping[UUID, Source]) -> str:
-    if any(
-        resolved[name].status == "disputed"
-        for name in ("date", "location", "perpetrator")
-        if name in resolved
-    ):
+    if any(resolved[name].status == "disputed" for name in ("date", "location", "perpetrator") if name in resolved):
         return "contested"
     publishers = {sources[c.source_id].publisher for c in active}
     date = resolved.get("date")

@@ -76,9 +76,7 @@ class Source(Aggregate):
         def apply(self, source: Source) -> None:
             source.metadata = {**source.metadata, "reliability": self.reliability}
 
-    def __init__(
-        self, key: str, metadata: dict[str, Any], published: dt.date | dt.datetime, recorded_by: str
-    ) -> None:
+    def __init__(self, key: str, metadata: dict[str, Any], published: dt.date | dt.datetime, recorded_by: str) -> None:
         self.key = key
         self.metadata = metadata
         self.published = published

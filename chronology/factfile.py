@@ -164,13 +164,9 @@ def _read_toml(name: str, text: str) -> FactFile:
         )
     claims = document.get("claim", [])
     if not isinstance(claims, list) or not claims:
-        raise FactFileError(
-            name, "no claims", field="claim", expected="one or more [[claim]] tables", found=claims
-        )
+        raise FactFileError(name, "no claims", field="claim", expected="one or more [[claim]] tables", found=claims)
     if len(claims) > MAX_CLAIMS_PER_FILE:
-        raise FactFileError(
-            name, "too many claims", expected=f"at most {MAX_CLAIMS_PER_FILE}", found=len(claims)
-        )
+        raise FactFileError(name, "too many claims", expected=f"at most {MAX_CLAIMS_PER_FILE}", found=len(claims))
     publisher = fact_file.sources[0].metadata["publisher"] if fact_file.sources else None
     for index, table in enumerate(claims):
         line = lines.claim_line(index)
@@ -323,9 +319,7 @@ def _source_spec(name: str, table: dict[str, Any], line: int | None, line_of) ->
     return SourceSpec(key=key, metadata=metadata, published=published, line=line)
 
 
-def _claim_spec(
-    name: str, table: Any, source_key: str, publisher: str | None, line: int | None, line_of
-) -> ClaimSpec:
+def _claim_spec(name: str, table: Any, source_key: str, publisher: str | None, line: int | None, line_of) -> ClaimSpec:
     def problem(key: str, message: str, expected: str | None = None, found: object = None):
         return FactFileError(
             name,
@@ -401,17 +395,13 @@ def _evidence(raw: Any, problem) -> dict[str, Any]:
         raise problem("evidence", "bad evidence", "a quote or {quote = ..., prefix, suffix, start, end}", raw)
     unknown = set(raw) - EVIDENCE_KEYS
     if unknown:
-        raise problem(
-            "evidence", "unknown key in evidence", ", ".join(sorted(EVIDENCE_KEYS)), sorted(unknown)
-        )
+        raise problem("evidence", "unknown key in evidence", ", ".join(sorted(EVIDENCE_KEYS)), sorted(unknown))
     quote = raw["quote"]
     if not isinstance(quote, str) or not quote.strip():
         raise problem("evidence.quote", "wrong type", "a non-empty string", quote)
     words = len(quote.split())
     if words > MAX_QUOTE_WORDS:
-        raise problem(
-            "evidence.quote", "quote too long", f"at most {MAX_QUOTE_WORDS} words", f"{words} words"
-        )
+        raise problem("evidence.quote", "quote too long", f"at most {MAX_QUOTE_WORDS} words", f"{words} words")
     evidence: dict[str, Any] = {"quote": quote}
     for key in ("prefix", "suffix"):
         if key in raw:

@@ -69,9 +69,7 @@ class Chain:
         """Pass `events` through, adding each one (beyond the chain's end) to the chain."""
         for logged in events:
             if logged.position > self.position:
-                self.head = next_link(
-                    self.head, logged.originator_id, logged.version, logged.topic, logged.state
-                )
+                self.head = next_link(self.head, logged.originator_id, logged.version, logged.topic, logged.state)
                 self.count += 1
                 self.position = logged.position
                 self._rows.append((logged.position, self.count, self.head))
@@ -79,9 +77,7 @@ class Chain:
 
     def flush(self) -> None:
         if self._rows:
-            self.tx.executemany(
-                "INSERT INTO chron_chain (position, idx, digest) VALUES (?, ?, ?)", self._rows
-            )
+            self.tx.executemany("INSERT INTO chron_chain (position, idx, digest) VALUES (?, ?, ?)", self._rows)
             self._rows.clear()
 
 
@@ -101,8 +97,7 @@ def verify(archive: Any, against: Checkpoint | None = None) -> Verification:
     try:
         with projection.state() as state:
             stored = {
-                row[0]: (row[1], row[2])
-                for row in state.tx.rows("SELECT position, idx, digest FROM chron_chain")
+                row[0]: (row[1], row[2]) for row in state.tx.rows("SELECT position, idx, digest FROM chron_chain")
             }
     finally:
         projection.close()
@@ -126,14 +121,10 @@ def verify(archive: Any, against: Checkpoint | None = None) -> Verification:
             )
     missing = sorted(set(stored) - seen_positions)
     if missing:
-        raise LogIntegrityError(
-            f"log verification failed at position {missing[0]}: a chained event is missing"
-        )
+        raise LogIntegrityError(f"log verification failed at position {missing[0]}: a chained event is missing")
     if against is not None:
         if count < against.count:
-            raise LogIntegrityError(
-                f"the log holds {count} events, fewer than the checkpoint's {against.count}"
-            )
+            raise LogIntegrityError(f"the log holds {count} events, fewer than the checkpoint's {against.count}")
         if checkpoint_head != against.head:
             raise LogIntegrityError(
                 f"the log does not extend checkpoint {against}: event {against.count} links to {checkpoint_head}"

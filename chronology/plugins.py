@@ -74,9 +74,7 @@ class Plugins:
         hint = ""
         if self.failures:
             hint = "; plugins that failed to load: " + ", ".join(sorted(self.failures))
-        raise PluginError(
-            f"unknown export format '{name}': available {', '.join(sorted(exporters)) or 'none'}" + hint
-        )
+        raise PluginError(f"unknown export format '{name}': available {', '.join(sorted(exporters)) or 'none'}" + hint)
 
     def policies(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -113,9 +111,7 @@ class Plugins:
             rows.append({"name": name, "distribution": distribution, "version": version, "hooks": hooks})
         for name, error in sorted(self.failures.items()):
             distribution, version = self.distributions.get(name, ("?", "?"))
-            rows.append(
-                {"name": name, "distribution": distribution, "version": version, "hooks": [], "error": error}
-            )
+            rows.append({"name": name, "distribution": distribution, "version": version, "hooks": [], "error": error})
         return sorted(rows, key=lambda r: r["name"])
 
 

@@ -75,9 +75,7 @@ def fold(
     return result
 
 
-def refresh(
-    state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced
-) -> None:
+def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced) -> None:
     """Rebuild the views of `slugs`; a content change is a new revision, dated `at`."""
     for slug in sorted(slugs):
         claims = state.claims_of(slug) if state.canonical(slug) == slug else []
@@ -136,9 +134,7 @@ def replay(
     return state, select_views(state, views, known_at, policy)
 
 
-def select_views(
-    state: Any, views: MemoryViews, known_at: dt.date | None, policy: Policy
-) -> list[IncidentView]:
+def select_views(state: Any, views: MemoryViews, known_at: dt.date | None, policy: Policy) -> list[IncidentView]:
     result = []
     for view, _digest in views.views.values():
         if known_at is not None:
@@ -262,9 +258,7 @@ class TableState:
         self._claims_by_incident[claim.incident].add(claim.id)
 
     def incidents_citing(self, source_id: UUID) -> set[str]:
-        rows = self.tx.rows(
-            "SELECT DISTINCT incident FROM chron_claims WHERE source_id = ?", (str(source_id),)
-        )
+        rows = self.tx.rows("SELECT DISTINCT incident FROM chron_claims WHERE source_id = ?", (str(source_id),))
         pending = {c.incident for c in self._claims.values() if c.source_id == source_id}
         return {row[0] for row in rows} | pending
 
@@ -275,9 +269,7 @@ class TableState:
             ("id", "incident", "source_id", "body"),
             [(str(c.id), c.incident, str(c.source_id), _dump(c)) for c in self._claims.values()],
         )
-        self.tx.upsert_many(
-            "chron_sources", ("id", "body"), [(str(s.id), _dump(s)) for s in self._sources.values()]
-        )
+        self.tx.upsert_many("chron_sources", ("id", "body"), [(str(s.id), _dump(s)) for s in self._sources.values()])
         self._claims.clear()
         self._claims_by_incident.clear()
         self._sources.clear()
@@ -295,8 +287,7 @@ class TableState:
 
     def add_link(self, link: Link) -> None:
         self.tx.execute(
-            "INSERT INTO chron_links (incident, relation, other, position) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO chron_links (incident, relation, other, position) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (link.incident, link.relation, link.other, link.position),
         )
 
@@ -306,12 +297,8 @@ class TableState:
     def claims_of(self, slug: str) -> list[Claim]:
         names = [slug, *self.aliases_of(slug)]
         marks = ", ".join("?" for _ in names)
-        rows = self.tx.rows(
-            f"SELECT id, body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names
-        )
-        pending = [
-            self._claims[i] for name in names for i in sorted(self._claims_by_incident.get(name, ()), key=str)
-        ]
+        rows = self.tx.rows(f"SELECT id, body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names)
+        pending = [self._claims[i] for name in names for i in sorted(self._claims_by_incident.get(name, ()), key=str)]
         held = {str(c.id) for c in pending}
         stored = [Claim(**untag(orjson.loads(body))) for claim_id, body in rows if claim_id not in held]
         return stored + pending
@@ -335,9 +322,7 @@ class TableState:
 
     def incident_slugs(self) -> list[str]:
         rows = self.tx.rows("SELECT DISTINCT incident FROM chron_claims")
-        return sorted(
-            {self.canonical(row[0]) for row in rows} | {self.canonical(s) for s in self._claims_by_incident}
-        )
+        return sorted({self.canonical(row[0]) for row in rows} | {self.canonical(s) for s in self._claims_by_incident})
 
     def views(self) -> list[IncidentView]:
         """Every stored view, in chronological order."""

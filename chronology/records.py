@@ -35,9 +35,7 @@ class Source:
         return self.published
 
     @classmethod
-    def from_metadata(
-        cls, id: UUID, key: str, metadata: dict[str, Any], published: Any, registered_at: Any
-    ) -> Source:
+    def from_metadata(cls, id: UUID, key: str, metadata: dict[str, Any], published: Any, registered_at: Any) -> Source:
         return cls(
             id=id,
             key=key,

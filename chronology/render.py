@@ -87,9 +87,7 @@ def claimed_values(
     return "; ".join(f"{text} ({', '.join(sorted(publishers))})" for text, publishers in statements.items())
 
 
-def chronology_text(
-    views: Iterable[IncidentView], claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]
-) -> str:
+def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]) -> str:
     """`chron replay`: every incident in date order, each field's best value and who said what."""
     lines: list[str] = []
     count = 0
@@ -127,9 +125,7 @@ def incident_text(view: IncidentView, claims: Mapping[UUID, Claim], sources: Map
     ordered = sorted(view.fields, key=lambda f: (f.status != "disputed",))
     for field in ordered:
         lines.append("")
-        lines.append(
-            f"  {field.field}: {best_text(field)}   {field.status}   disagreement {field.disagreement}"
-        )
+        lines.append(f"  {field.field}: {best_text(field)}   {field.status}   disagreement {field.disagreement}")
         shown = [c for a in field.alternatives for c in a.claims] + list(field.retracted)
         for claim_id in shown:
             claim = claims[claim_id]
@@ -188,9 +184,7 @@ def summary(event: Any) -> str:
     return data.get("slug", str(event.originator_id))
 
 
-def incident_description(
-    view: IncidentView, claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]
-) -> str:
+def incident_description(view: IncidentView, claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]) -> str:
     """Plain text for exporters (iCal DESCRIPTION, JSON-LD description, TimelineJS text):
     the grade, each field's best value, the disputed ones with who said what, and the sources."""
     lines = [f"Grade: {view.grade}." + (" All claims retracted." if view.retracted else "")]

@@ -33,11 +33,7 @@ class Filters:
     until: dt.date | None = None
 
     def keep(self, view: IncidentView) -> bool:
-        if (
-            self.incidents
-            and view.slug not in self.incidents
-            and not (set(view.aliases) & set(self.incidents))
-        ):
+        if self.incidents and view.slug not in self.incidents and not (set(view.aliases) & set(self.incidents)):
             return False
         if self.tags:
             tags = view.field("tags")

@@ -104,9 +104,7 @@ def field_view_from_dict(data: dict[str, Any]) -> FieldView:
         dissenting=ids(data["dissenting"]),
         number_of_sources=data["number_of_sources"],
         disagreement=data["disagreement"],
-        alternatives=tuple(
-            Alternative(a["value"], ids(a["claims"]), ids(a["sources"])) for a in data["alternatives"]
-        ),
+        alternatives=tuple(Alternative(a["value"], ids(a["claims"]), ids(a["sources"])) for a in data["alternatives"]),
         low=data["low"],
         high=data["high"],
         qualifier=data["qualifier"],
@@ -199,9 +197,7 @@ Candidate = tuple[Any, list[Claim]]  # a stated value and the claims stating it
 Policy = Callable[[str, Sequence[Candidate], Sequence[Claim], Mapping[UUID, Source]], Candidate]
 
 
-def _balanced_key(
-    kind: Any, candidate: Candidate, active: Sequence[Claim], sources: Mapping[UUID, Source]
-) -> tuple:
+def _balanced_key(kind: Any, candidate: Candidate, active: Sequence[Claim], sources: Mapping[UUID, Source]) -> tuple:
     value, stating = candidate
     support = [c for c in active if agrees(kind, c, value, stating[0])]
     return (
@@ -320,9 +316,7 @@ def resolve_field(
         low = min(r[0] for r in ranges)
         high = max(r[1] for r in ranges)
         best_number = best_value
-        stated = sorted(
-            {c.qualifier for c in active if point(c) == best_number}, key=lambda q: -PRECISION_SCORE[q]
-        )
+        stated = sorted({c.qualifier for c in active if point(c) == best_number}, key=lambda q: -PRECISION_SCORE[q])
         qualifier = stated[0] if stated and stated[0] != "range" else "exact"
         if isinstance(active[0].value, dict):  # distance: the stated value with the best km
             stating_claim = next(c for c in active if point(c) == best_value)

@@ -99,9 +99,7 @@ class FeedApp:
             if int(request_headers.get("content-length", "0") or 0) > 0:
                 raise HTTPError(413, "a read-only feed takes no request body")
             status, headers, body = await asyncio.wait_for(
-                asyncio.to_thread(
-                    self.handle, scope["path"], scope.get("query_string", b""), request_headers, scope
-                ),
+                asyncio.to_thread(self.handle, scope["path"], scope.get("query_string", b""), request_headers, scope),
                 RENDER_TIMEOUT_SECONDS,
             )
         except HTTPError as error:
@@ -260,9 +258,7 @@ class FeedApp:
                 try:
                     day = dt.date.fromisoformat(value)
                 except ValueError:
-                    raise HTTPError(
-                        400, f"bad date for '{name}': expected YYYY-MM-DD, found {value!r}"
-                    ) from None
+                    raise HTTPError(400, f"bad date for '{name}': expected YYYY-MM-DD, found {value!r}") from None
                 since, until = (day, until) if name == "since" else (since, day)
             elif name == "policy":
                 policy = value

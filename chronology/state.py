@@ -55,9 +55,7 @@ def apply_event(state: ArchiveState, position: int, event: Any) -> set[str]:
         return {state.canonical(claim.incident)}
     if isinstance(event, domain.Source.Registered):
         state.put_source(
-            Source.from_metadata(
-                event.originator_id, event.key, event.metadata, event.published, event.timestamp
-            )
+            Source.from_metadata(event.originator_id, event.key, event.metadata, event.published, event.timestamp)
         )
         return set()
     if isinstance(event, (domain.Source.Amended, domain.Source.Graded)):
@@ -122,10 +120,7 @@ class MemoryState:
         self.aliases[old] = new
 
     def add_link(self, link: Link) -> None:
-        if all(
-            (x.incident, x.relation, x.other) != (link.incident, link.relation, link.other)
-            for x in self.links
-        ):
+        if all((x.incident, x.relation, x.other) != (link.incident, link.relation, link.other) for x in self.links):
             self.links.append(link)
 
     # reading

@@ -79,14 +79,10 @@ def _events(path: Path) -> Iterator[tuple[int, StoredEvent]]:
                 raise ImportError_(f"{path}:{number}: malformed event line ({error})") from None
             link = next_link(link, originator_id, version, topic, state)
             if number - 1 != index or given != link:
-                raise ImportError_(
-                    f"{path}:{number}: the chain breaks at event {index}: the file was changed or cut"
-                )
+                raise ImportError_(f"{path}:{number}: the chain breaks at event {index}: the file was changed or cut")
             yield (
                 number,
-                StoredEvent(
-                    originator_id=originator_id, originator_version=version, topic=topic, state=state
-                ),
+                StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state),
             )
 
 

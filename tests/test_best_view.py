@@ -61,9 +61,7 @@ def test_camp_taji_rockets_that_hit_range_from_ten_to_eighteen(taji):
     hit = fields["munitions_hit"]
     assert (hit["low"], hit["high"]) == (10, 18)
     assert hit["status"] == "disputed"
-    qualifiers = {
-        (claims[c]["qualifier"], claims[c]["value"]) for a in hit["alternatives"] for c in a["claims"]
-    }
+    qualifiers = {(claims[c]["qualifier"], claims[c]["value"]) for a in hit["alternatives"] for c in a["claims"]}
     assert qualifiers == {("exact", 10), ("at_least", 12), ("about", 18), ("at_most", 18)}
 
 

@@ -27,11 +27,23 @@ def write_files(folder: Path, count: int, prefix: str = "wire") -> list[Path]:
     paths = []
     for number in range(count):
         source = f"{prefix}-{number:03d}"
-        lines = [json.dumps({"source": {"id": source, "publisher": f"Wire {number}", "title": "t",
-                                        "published": "2020-03-12"}})]
+        lines = [
+            json.dumps(
+                {"source": {"id": source, "publisher": f"Wire {number}", "title": "t", "published": "2020-03-12"}}
+            )
+        ]
         for claim in range(CLAIMS_PER_FILE):
-            lines.append(json.dumps({"source": source, "incident": f"incident-{claim % 37}", "field": "killed",
-                                     "value": claim, "evidence": f"{claim} killed"}))
+            lines.append(
+                json.dumps(
+                    {
+                        "source": source,
+                        "incident": f"incident-{claim % 37}",
+                        "field": "killed",
+                        "value": claim,
+                        "evidence": f"{claim} killed",
+                    }
+                )
+            )
         path = folder / f"{source}.jsonl"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         paths.append(path)
@@ -89,8 +101,9 @@ def test_ingest_killed_at_twenty_points_leaves_whole_files_and_completes_without
     partial_states = set()
     for number, delay in enumerate(kills):
         store = str(tmp_path / f"killed-{number}.db")
-        process = subprocess.Popen(chron_command(store, "ingest", *files), cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            chron_command(store, "ingest", *files), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -108,8 +121,13 @@ def test_concurrent_writers_lose_nothing_and_duplicate_nothing(store, tmp_path):
     own = [write_files(tmp_path / f"own-{n}", 2, prefix=f"own{n}") for n in range(3)]
     sources = {p.stem for p in shared} | {p.stem for group in own for p in group}
     processes = [
-        subprocess.Popen(chron_command(store, "ingest", *group, *shared), cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            chron_command(store, "ingest", *group, *shared),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for group in own
     ]
     for process in processes:
@@ -125,14 +143,20 @@ def test_concurrent_writers_lose_nothing_and_duplicate_nothing(store, tmp_path):
 
 def test_a_reader_during_writes_never_sees_half_a_file(store, tmp_path):
     files = write_files(tmp_path / "files", 6)
-    writer = subprocess.Popen(chron_command(store, "ingest", *files), cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        chron_command(store, "ingest", *files), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     seen = set()
     env = {**os.environ}
     try:
         while writer.poll() is None or not seen:
-            result = subprocess.run(chron_command(store, "export", "csv", "--option", "table=claims"),
-                                    capture_output=True, text=True, cwd=ROOT, env=env)
+            result = subprocess.run(
+                chron_command(store, "export", "csv", "--option", "table=claims"),
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=env,
+            )
             assert result.returncode == 0, result.stderr
             per_source = collections.Counter(row["source"] for row in csv.DictReader(io.StringIO(result.stdout)))
             assert all(n == CLAIMS_PER_FILE for n in per_source.values()), per_source

@@ -111,9 +111,10 @@ def test_sqlite_postgres_sqlite_round_trip_keeps_replay_and_chain_identical(bund
     assert run(last, "replay") == text
     assert run(last, "log", "checkpoint") == run(middle, "log", "checkpoint") == head
     assert "verified 181 events" in run(last, "log", "verify")
-    assert [e["topic"] if "topic" in e else None for e in map(json.loads, open(tmp_path / "one.jsonl"))][
-        1:3
-    ] == ["chronology:Source.Registered", "chronology:Claim.Recorded"]
+    assert [e["topic"] if "topic" in e else None for e in map(json.loads, open(tmp_path / "one.jsonl"))][1:3] == [
+        "chronology:Source.Registered",
+        "chronology:Claim.Recorded",
+    ]
 
 
 def test_import_refuses_a_store_that_is_not_empty(bundled, tmp_path):

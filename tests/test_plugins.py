@@ -160,24 +160,18 @@ def test_a_plugin_can_add_a_command(plugin_site, store_with_events):
 
 
 def test_a_broken_plugin_is_named_and_the_rest_keeps_working(plugin_site, store_with_events):
-    listed = {
-        p["name"]: p for p in json.loads(chron_process(plugin_site, store_with_events, "plugins").stdout)
-    }
+    listed = {p["name"]: p for p in json.loads(chron_process(plugin_site, store_with_events, "plugins").stdout)}
     assert "cannot start" in listed["broken"]["error"]
     assert listed["broken"]["distribution"] == "chron-broken-plugin"
     replay = chron_process(plugin_site, store_with_events, "replay")
     assert replay.returncode == 0 and "12 incidents" in replay.stdout
     exported = chron_process(plugin_site, store_with_events, "export", "ical")
     assert exported.returncode == 0 and exported.stdout.startswith("BEGIN:VCALENDAR")
-    assert (
-        "warning: plugin 'broken' was not loaded: RuntimeError: this plugin cannot start" in exported.stderr
-    )
+    assert "warning: plugin 'broken' was not loaded: RuntimeError: this plugin cannot start" in exported.stderr
 
 
 def test_a_misspelled_hook_fails_loudly(plugin_site, store_with_events):
-    listed = {
-        p["name"]: p for p in json.loads(chron_process(plugin_site, store_with_events, "plugins").stdout)
-    }
+    listed = {p["name"]: p for p in json.loads(chron_process(plugin_site, store_with_events, "plugins").stdout)}
     assert "unknown hook" in listed["misspelled"]["error"]
     assert "chronology_exporterz" in listed["misspelled"]["error"]
 
@@ -222,19 +216,13 @@ def test_a_plugin_can_add_a_resolution_policy(monkeypatch, sqlite_store):
     monkeypatch.setattr(cli, "load_plugins", lambda: plugins)
     runner = CliRunner()
     runner.invoke(cli.cli, ["--store", sqlite_store, "ingest", str(EVENTS)], catch_exceptions=False)
-    result = runner.invoke(
-        cli.cli, ["--store", sqlite_store, "replay", "--policy", "median"], catch_exceptions=False
-    )
+    result = runner.invoke(cli.cli, ["--store", sqlite_store, "replay", "--policy", "median"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "12 incidents" in result.stdout
 
 
 def test_every_hook_is_documented():
-    specs = [
-        obj
-        for name, obj in inspect.getmembers(hookspecs, inspect.isfunction)
-        if name.startswith("chronology_")
-    ]
+    specs = [obj for name, obj in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("chronology_")]
     assert specs
     guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
     plugins = load_plugins()

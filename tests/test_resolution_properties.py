@@ -104,9 +104,7 @@ def test_any_permutation_of_the_same_claims_gives_the_same_view(claim_list, sour
 @given(claim_lists, sources(), st.data())
 def test_adding_a_duplicate_claim_changes_nothing(claim_list, source_map, data):
     duplicate = data.draw(st.sampled_from(claim_list))
-    assert incident_view("a-b", [*claim_list, duplicate], source_map) == incident_view(
-        "a-b", claim_list, source_map
-    )
+    assert incident_view("a-b", [*claim_list, duplicate], source_map) == incident_view("a-b", claim_list, source_map)
 
 
 @given(unique_claims("killed", 10), sources(), st.sampled_from(sorted(BUILT_IN_POLICIES)))
@@ -197,8 +195,7 @@ def test_one_new_claim_recomputes_only_its_incident(tmp_path):
     assert projection.recomputed == {"a-b", "c-d", "e-f"}
     extra = tmp_path / "extra.toml"
     extra.write_text(
-        'source = "s-0"\n\n[[claim]]\nincident = "c-d"\nfield = "wounded"\nvalue = 4\n'
-        f'evidence = "q {uuid4()}"\n',
+        f'source = "s-0"\n\n[[claim]]\nincident = "c-d"\nfield = "wounded"\nvalue = 4\nevidence = "q {uuid4()}"\n',
         encoding="utf-8",
     )
     archive.ingest(read_fact_file(extra))

@@ -89,14 +89,10 @@ def test_a_subscriber_sees_a_correction_arrive(served):
     assert first.headers["content-type"] == "text/calendar; charset=utf-8"
     etag, last_modified = first.headers["etag"], first.headers["last-modified"]
     assert httpx.get(base + "/feeds/ical.ics", headers={"If-None-Match": etag}).status_code == 304
-    assert (
-        httpx.get(base + "/feeds/ical.ics", headers={"If-Modified-Since": last_modified}).status_code == 304
-    )
+    assert httpx.get(base + "/feeds/ical.ics", headers={"If-Modified-Since": last_modified}).status_code == 304
 
     time.sleep(1.1)  # DTSTAMP and Last-Modified have one-second resolution
-    chron_process(
-        store, "retract", claim_stating(store, TAJI, "munitions_launched", 18), "--reason", "mis-coded"
-    )
+    chron_process(store, "retract", claim_stating(store, TAJI, "munitions_launched", 18), "--reason", "mis-coded")
 
     second = httpx.get(base + "/feeds/ical.ics", headers={"If-None-Match": etag})
     assert second.status_code == 200 and second.headers["etag"] != etag
@@ -203,13 +199,11 @@ def test_several_workers_on_one_store_serve_new_events(store, tmp_path):
     chron_process(store, "ingest", EVENTS / "2020-03-12-reuters.toml")
     with running_server(store, tmp_path, "--workers", "2") as (base, _):
         counts = {
-            len(vevents(httpx.get(base + "/feeds/ical", headers={"Connection": "close"}).content))
-            for _ in range(6)
+            len(vevents(httpx.get(base + "/feeds/ical", headers={"Connection": "close"}).content)) for _ in range(6)
         }
         assert counts == {4}  # Reuters dates four of the five incidents it mentions
         chron_process(store, "ingest", EVENTS)
         seen = {
-            len(vevents(httpx.get(base + "/feeds/ical", headers={"Connection": "close"}).content))
-            for _ in range(8)
+            len(vevents(httpx.get(base + "/feeds/ical", headers={"Connection": "close"}).content)) for _ in range(8)
         }
         assert seen == {12}

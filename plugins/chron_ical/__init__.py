@@ -30,9 +30,7 @@ def render(timeline: Timeline, options: Mapping[str, str]) -> bytes:
     calendar.add("method", "PUBLISH")
     calendar.add("name", timeline.title)
     calendar.add("x-wr-calname", timeline.title)
-    calendar.add(
-        "description", f"{len(timeline.incidents)} incidents, resolved with the {timeline.policy} policy"
-    )
+    calendar.add("description", f"{len(timeline.incidents)} incidents, resolved with the {timeline.policy} policy")
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", "PT1H")
     base_url = options.get("base_url", "").rstrip("/")

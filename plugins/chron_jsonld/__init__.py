@@ -86,8 +86,7 @@ def _event(incident: IncidentView, timeline: Timeline) -> dict[str, Any]:
         event["alternateName"] = list(incident.aliases)
     if incident.links:
         event["relatedIncident"] = [
-            {"relation": relation, "@id": f"urn:chronology:incident:{other}"}
-            for relation, other in incident.links
+            {"relation": relation, "@id": f"urn:chronology:incident:{other}"} for relation, other in incident.links
         ]
     return {k: v for k, v in event.items() if v is not None}
 
@@ -95,9 +94,7 @@ def _event(incident: IncidentView, timeline: Timeline) -> dict[str, Any]:
 def _place(location: Mapping[str, Any]) -> dict[str, Any]:
     place: dict[str, Any] = {"@type": "Place", "name": location["name"]}
     address = {
-        k: v
-        for k, v in (("addressRegion", location.get("admin")), ("addressCountry", location.get("country")))
-        if v
+        k: v for k, v in (("addressRegion", location.get("admin")), ("addressCountry", location.get("country"))) if v
     }
     if address:
         place["address"] = {"@type": "PostalAddress", **address}
