@@ -17,11 +17,12 @@ from typing import Any
 import orjson
 
 from chronology.errors import FactFileError
-from chronology.fields import HEDGES, RELIABILITY_GRADES, SLUG, FieldProblem, normalise_value
+from chronology.fields import CONTROL, HEDGES, RELIABILITY_GRADES, SLUG, FieldProblem, normalise_value
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_CLAIMS_PER_FILE = 50_000
 MAX_QUOTE_WORDS = 15
+MAX_QUOTE_CHARS = 400
 MAX_TEXT_CHARS = 2_000
 
 SOURCE_KEYS = {
@@ -305,6 +306,9 @@ def _source_spec(name: str, table: dict[str, Any], line: int | None, line_of) ->
             value = table[text_key]
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT_CHARS:
                 raise problem(text_key, "wrong type", "a non-empty string", value)
+            found = CONTROL.search(value)
+            if found:
+                raise problem(text_key, "control character in text", "printable text", f"U+{ord(found[0]):04X}")
             metadata[text_key] = value.strip()
     if "sha256" in metadata and not re.fullmatch(r"[0-9a-f]{64}", metadata["sha256"]):
         raise problem("sha256", "bad digest", "64 lowercase hex digits", metadata["sha256"])
@@ -361,8 +365,11 @@ def _claim_spec(name: str, table: Any, source_key: str, publisher: str | None, l
     }
     said_by = table.get("said_by", publisher)
     if said_by is not None:
-        if not isinstance(said_by, str) or not said_by.strip():
-            raise problem("said_by", "wrong type", "a non-empty string", said_by)
+        if not isinstance(said_by, str) or not said_by.strip() or len(said_by) > MAX_TEXT_CHARS:
+            raise problem(
+                "said_by", "wrong type", f"a non-empty string of at most {MAX_TEXT_CHARS} characters", said_by
+            )
+        _printable("said_by", said_by, problem)
         content["said_by"] = " ".join(said_by.split())
     hedge = table.get("hedge")
     if hedge is not None:
@@ -384,8 +391,15 @@ def _claim_spec(name: str, table: Any, source_key: str, publisher: str | None, l
     if note is not None:
         if not isinstance(note, str) or len(note) > MAX_TEXT_CHARS:
             raise problem("note", "wrong type", f"a string of at most {MAX_TEXT_CHARS} characters", note)
+        _printable("note", note, problem)
         content["note"] = note.strip()
     return ClaimSpec(content=content, source_key=source_key, line=line)
+
+
+def _printable(key: str, text: str, problem) -> None:
+    found = CONTROL.search(text)
+    if found:
+        raise problem(key, "control character in text", "printable text", f"U+{ord(found[0]):04X}")
 
 
 def _evidence(raw: Any, problem) -> dict[str, Any]:
@@ -399,6 +413,9 @@ def _evidence(raw: Any, problem) -> dict[str, Any]:
     quote = raw["quote"]
     if not isinstance(quote, str) or not quote.strip():
         raise problem("evidence.quote", "wrong type", "a non-empty string", quote)
+    _printable("evidence.quote", quote, problem)
+    if len(quote) > MAX_QUOTE_CHARS:
+        raise problem("evidence.quote", "quote too long", f"at most {MAX_QUOTE_CHARS} characters", len(quote))
     words = len(quote.split())
     if words > MAX_QUOTE_WORDS:
         raise problem("evidence.quote", "quote too long", f"at most {MAX_QUOTE_WORDS} words", f"{words} words")
@@ -407,6 +424,7 @@ def _evidence(raw: Any, problem) -> dict[str, Any]:
         if key in raw:
             if not isinstance(raw[key], str) or len(raw[key]) > 200:
                 raise problem(f"evidence.{key}", "wrong type", "a string of at most 200 characters", raw[key])
+            _printable(f"evidence.{key}", raw[key], problem)
             evidence[key] = raw[key]
     for key in ("start", "end"):
         if key in raw:

@@ -137,11 +137,20 @@ def normalise_value(field: str, raw: Any, qualifier: str) -> Any:
 
 
 MAX_TEXT_CHARS = 2_000
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""Control characters other than tab and line breaks: no format we emit can carry them."""
+
+
+def check_no_control(text: str) -> None:
+    found = CONTROL.search(text)
+    if found:
+        raise FieldProblem("control character in text", "printable text", f"U+{ord(found[0]):04X}")
 
 
 def _text(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise FieldProblem("wrong type", "a non-empty string", raw)
+    check_no_control(raw)
     if len(raw) > MAX_TEXT_CHARS:
         raise FieldProblem("text too long", f"at most {MAX_TEXT_CHARS} characters", f"{len(raw)} characters")
     return " ".join(raw.split())
@@ -214,6 +223,10 @@ def _place(raw: Any) -> dict[str, Any]:
 def _json_value(raw: Any) -> Any:
     if isinstance(raw, (dt.date, dt.time)):
         return raw.isoformat()
+    if isinstance(raw, str):
+        check_no_control(raw)
+        if len(raw) > MAX_TEXT_CHARS:
+            raise FieldProblem("text too long", f"at most {MAX_TEXT_CHARS} characters", f"{len(raw)} characters")
     if isinstance(raw, list):
         return [_json_value(v) for v in raw]
     if isinstance(raw, dict):

@@ -9,6 +9,7 @@ of the change, never the time of export: the same log always gives the same byte
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 
 import icalendar
@@ -19,6 +20,14 @@ from chronology.render import describe, incident_description
 from chronology.timeline import Exporter, Timeline
 
 REFRESH = dt.timedelta(hours=1)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""RFC 5545 TEXT may not hold control characters (line breaks are escaped by icalendar)."""
+
+
+def _text(value: str) -> str:
+    return CONTROL.sub("", value)
+
+
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -49,7 +58,7 @@ def _event(incident: IncidentView, timeline: Timeline, base_url: str) -> icalend
     event.add("dtstamp", changed)
     event.add("last-modified", changed)
     event.add("sequence", max(incident.revision - 1, 0))
-    event.add("summary", incident.title)
+    event.add("summary", _text(incident.title))
     event.add("dtstart", earliest)
     event.add("dtend", latest + dt.timedelta(days=1))  # DATE values: DTEND is exclusive
     if incident.retracted:
@@ -60,9 +69,9 @@ def _event(incident: IncidentView, timeline: Timeline, base_url: str) -> icalend
         status = "CONFIRMED"
     event.add("status", status)
     event.add("transp", "TRANSPARENT")
-    event.add("description", incident_description(incident, timeline.claims, timeline.sources))
+    event.add("description", _text(incident_description(incident, timeline.claims, timeline.sources)))
     if incident.location:
-        event.add("location", describe("location", incident.location))
+        event.add("location", _text(describe("location", incident.location)))
         if "lat" in incident.location:
             event.add("geo", (incident.location["lat"], incident.location["lon"]))
     categories = []
@@ -73,7 +82,7 @@ def _event(incident: IncidentView, timeline: Timeline, base_url: str) -> icalend
     if tags and tags.best:
         categories += [t for t in tags.best if t not in categories]
     if categories:
-        event.add("categories", categories)
+        event.add("categories", [_text(c) for c in categories])
     if base_url:
         event.add("url", f"{base_url}/incidents/{incident.slug}")
     return event
