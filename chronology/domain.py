@@ -18,7 +18,7 @@ from uuid import UUID, uuid5
 
 import orjson
 from eventsourcing.domain import Aggregate
-from eventsourcing.utils import register_topic
+from eventsourcing.utils import get_topic, register_topic
 
 NAMESPACE = UUID("5b0f4c0e-6c2a-5f3e-9d1a-2f6e0c8b7a41")
 """The uuid5 namespace of every Chronology id. Never change it: ids in archives depend on it."""
@@ -44,6 +44,23 @@ def claim_id(content: dict[str, Any]) -> UUID:
     identity["source_id"] = str(identity["source_id"])
     canonical = orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)
     return uuid5(NAMESPACE, "claim:" + canonical.decode())
+
+
+def claim_recorded_state(content: dict[str, Any], source: UUID, recorded_by: str, timestamp: dt.datetime) -> bytes:
+    """The stored state of a `Claim.Recorded` event, encoded directly: byte for byte what the
+    aggregate path (Claim.record, then the mapper and OrjsonTranscoder) writes, without building
+    aggregate and event objects. `content` is already JSON-native (chronology.fields makes it so).
+    tests/test_log.py proves the two paths agree."""
+    return orjson.dumps(
+        {
+            "content": content,
+            "originator_topic": _CLAIM_TOPIC,
+            "recorded_by": recorded_by,
+            "source_id": {"_data_": source.hex, "_type_": "uuid_hex"},
+            "timestamp": {"_data_": timestamp.isoformat(), "_type_": "datetime_iso"},
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
 
 
 class Source(Aggregate):
@@ -232,3 +249,5 @@ EVENT_CLASSES = (
 
 for _event_class in EVENT_CLASSES:
     register_topic(_event_class.TOPIC, _event_class)
+
+_CLAIM_TOPIC = get_topic(Claim)

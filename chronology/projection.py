@@ -54,8 +54,10 @@ def fold(
     views: Views,
     events: Iterable[LoggedEvent],
     policy: Policy = balanced,
+    after_transaction: Any = None,
 ) -> FoldResult:
-    """Apply `events` to `state`, refreshing `views` after each transaction."""
+    """Apply `events` to `state`, refreshing `views` after each transaction (then calling
+    `after_transaction()`, e.g. to write out what the table state holds)."""
     result = FoldResult()
     dirty: set[str] = set()
     transaction_time: dt.datetime | None = None
@@ -64,6 +66,8 @@ def fold(
             refresh(state, views, dirty, transaction_time, policy)
             result.recomputed |= dirty
             dirty = set()
+            if after_transaction is not None:
+                after_transaction()
         transaction_time = logged.recorded_at
         if result.last_changed is None or transaction_time > result.last_changed:
             result.last_changed = transaction_time
@@ -153,6 +157,8 @@ VIEW_FORMAT = 4
 """Bump when the stored view's shape or the fold's rules change: stores built by another
 version are then rebuilt from the log on first use (the log is the archive, views are derived)."""
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
+HOLD_AT_MOST = 20_000
+"""Rows a catch-up holds in memory before writing them out (within its one transaction)."""
 
 
 class Projection:
@@ -175,7 +181,16 @@ class Projection:
             if chain.position < position:  # a store whose chain started after its log
                 for _ in chain.extending(self.archive.read_raw(after=chain.position, upto=position)):
                     pass
-            result = fold(state, views, chain.extending(self.archive.read(after=position)))
+
+            def write_out_if_large() -> None:
+                if state.held() > HOLD_AT_MOST:
+                    state.flush()
+                    views.flush()
+                    chain.flush()
+
+            result = fold(
+                state, views, chain.extending(self.archive.read(after=position)), after_transaction=write_out_if_large
+            )
             state.flush()
             views.flush()
             chain.flush()
@@ -261,6 +276,9 @@ class TableState:
         rows = self.tx.rows("SELECT DISTINCT incident FROM chron_claims WHERE source_id = ?", (str(source_id),))
         pending = {c.incident for c in self._claims.values() if c.source_id == source_id}
         return {row[0] for row in rows} | pending
+
+    def held(self) -> int:
+        return len(self._claims) + len(self._sources)
 
     def flush(self) -> None:
         """Write the held claims and sources."""

@@ -102,3 +102,29 @@ def test_claim_ids_are_derived_from_content():
     assert same != domain.claim_id({**content, "value": 4, "source_id": source})
     assert same != domain.claim_id({**content, "source_id": domain.source_id("t")})
     assert domain.incident_id("a-b") == domain.incident_id("a-b")
+
+
+def test_the_direct_claim_encoding_is_byte_identical_to_the_aggregate_path(tmp_path):
+    """Ingest writes ClaimRecorded rows directly; they must be what the domain model writes."""
+    import sys
+
+    sys.path.insert(0, str(EVENTS.parent))
+    from bench.synthetic import write_corpus
+    from chronology.factfile import fact_file_paths
+
+    archive = Archive(str(tmp_path / "chron.db"))
+    files, _ = write_corpus(tmp_path / "synthetic", 300)
+    moment = dt.datetime(2026, 11, 21, 7, 54, 26, 643108, tzinfo=dt.UTC)
+    checked = 0
+    for path in [*fact_file_paths([EVENTS]), *files]:
+        for spec in read_fact_file(path).claims:
+            source = domain.source_id(spec.source_key)
+            aggregate = domain.Claim.record(spec.content, source, "an archivist", moment)
+            (event,) = aggregate.collect_events()
+            stored = archive.mapper.to_stored_event(event)
+            assert stored.topic == domain.Claim.Recorded.TOPIC
+            assert stored.originator_id == domain.claim_id({**spec.content, "source_id": source})
+            assert stored.state == domain.claim_recorded_state(spec.content, source, "an archivist", moment)
+            checked += 1
+    assert checked > 1000
+    archive.close()

@@ -15,8 +15,22 @@ CLI_REFERENCE = ROOT / "docs" / "cli.md"
 
 
 def test_the_wheel_has_no_generic_top_level_names_and_ships_the_context(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = tmp_path.glob("chronology-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names if not name.startswith("chronology-")}
@@ -32,8 +46,12 @@ def cli_reference() -> str:
     from cli import cli
 
     runner = CliRunner()
-    sections = ["# Command reference", "", "Generated from `chron --help`; "
-                "`CHRON_WRITE_DOCS=1 pytest tests/test_packaging_and_docs.py` rewrites it.", ""]
+    sections = [
+        "# Command reference",
+        "",
+        "Generated from `chron --help`; `CHRON_WRITE_DOCS=1 pytest tests/test_packaging_and_docs.py` rewrites it.",
+        "",
+    ]
 
     def walk(command, path):
         result = runner.invoke(cli, [*path, "--help"], prog_name="chron", terminal_width=100)
@@ -50,7 +68,8 @@ def test_cli_reference_matches_the_help_text():
     if os.environ.get("CHRON_WRITE_DOCS"):
         CLI_REFERENCE.write_text(expected, encoding="utf-8")
     assert CLI_REFERENCE.read_text(encoding="utf-8") == expected, (
-        "docs/cli.md is out of date: run CHRON_WRITE_DOCS=1 pytest tests/test_packaging_and_docs.py")
+        "docs/cli.md is out of date: run CHRON_WRITE_DOCS=1 pytest tests/test_packaging_and_docs.py"
+    )
 
 
 def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():

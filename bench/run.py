@@ -1,0 +1,260 @@
+"""The performance benchmark: ingest, full replay, incremental catch-up, export and peak memory,
+each printed as a rate and as a ratio to a baseline measured in the same run on the same rows.
+
+Baselines (no Chronology code on the hot path):
+  - insert: the same stored rows (id, version, topic, state bytes) inserted into an empty table
+    of the same shape with one executemany (SQLite) / executemany (PostgreSQL).
+  - read: a raw SELECT of the stored rows with orjson decoding of every state.
+
+    python bench/run.py                       # 10k and 100k claims, SQLite and PostgreSQL
+    python bench/run.py --sizes 10000,100000,1000000 --stores sqlite
+
+Not part of the test suite: numbers, not pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CHRON_PLUGINS", "ical,jsonld,csv")
+
+from bench.synthetic import write_corpus  # noqa: E402
+from chronology.archive import Archive  # noqa: E402
+from chronology.factfile import read_fact_file  # noqa: E402
+from chronology.plugins import load_plugins  # noqa: E402
+from chronology.projection import Projection  # noqa: E402
+from chronology.replay import load_timeline  # noqa: E402
+
+POSTGRES = os.environ.get("CHRON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def progress(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    print(
+        f"\r  {label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True
+    )
+    if done >= total:
+        print(file=sys.stderr)
+
+
+def fresh_store(kind: str, folder: Path) -> str:
+    if kind == "sqlite":
+        return str(folder / f"bench-{uuid.uuid4().hex[:8]}.db")
+    import psycopg
+
+    name = f"chron_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return POSTGRES.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_store(store: str) -> None:
+    if store.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(POSTGRES, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{store.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def baseline_insert(kind: str, store: str, rows: list[tuple]) -> float:
+    """Seconds to insert the same rows into an empty table of the same shape, one executemany."""
+    if kind == "sqlite":
+        path = store + ".baseline"
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(
+            "CREATE TABLE baseline (originator_id TEXT, originator_version INTEGER, topic TEXT,"
+            " state BLOB, PRIMARY KEY (originator_id, originator_version))"
+        )
+        started = time.perf_counter()
+        connection.execute("BEGIN")
+        connection.executemany("INSERT INTO baseline VALUES (?, ?, ?, ?)", [(i.hex, v, t, s) for i, v, t, s in rows])
+        connection.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        connection.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(path + suffix).unlink(missing_ok=True)
+        return elapsed
+    import psycopg
+
+    with psycopg.connect(store) as connection:
+        connection.execute(
+            "CREATE TABLE baseline (originator_id uuid, originator_version bigint, topic text,"
+            " state bytea, notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
+        )
+        connection.commit()
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO baseline (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)", rows
+            )
+        connection.commit()
+        elapsed = time.perf_counter() - started
+        connection.execute("DROP TABLE baseline")
+        connection.commit()
+    return elapsed
+
+
+def baseline_read(kind: str, store: str) -> tuple[float, int]:
+    """Seconds for a raw SELECT of every stored row with orjson decoding of each state."""
+    started = time.perf_counter()
+    count = 0
+    if kind == "sqlite":
+        connection = sqlite3.connect(store)
+        for _rowid, _id, _version, _topic, state in connection.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events ORDER BY rowid"
+        ):
+            orjson.loads(state)
+            count += 1
+        connection.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(store) as connection, connection.cursor(name="baseline") as cursor:
+            cursor.itersize = 5000
+            cursor.execute(
+                "SELECT notification_id, originator_id, originator_version, topic, state"
+                " FROM chronology_events ORDER BY notification_id"
+            )
+            for _nid, _id, _version, _topic, state in cursor:
+                orjson.loads(state)
+                count += 1
+    return time.perf_counter() - started, count
+
+
+def peak_memory_of_full_replay(store: str) -> float:
+    """MB of peak resident memory of a separate process that rebuilds the best view from 0."""
+    code = (
+        f"import sys, resource; sys.path.insert(0, {str(ROOT)!r})\n"
+        "from chronology.archive import Archive\nfrom chronology.projection import Projection\n"
+        f"Projection(Archive({store!r})).rebuild()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(result.stdout.strip()) / 1024
+
+
+def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
+    incidents = max(1, claims_wanted // 13)  # the generator makes about 13 claims an incident
+    files, claims = write_corpus(folder / f"corpus-{claims_wanted}", incidents, sources=max(50, incidents // 50))
+    fact_files = [read_fact_file(path) for path in files]
+    store = fresh_store(kind, folder)
+    result = {"store": kind, "claims": claims, "incidents": incidents}
+    try:
+        archive = Archive(store)
+        started = time.perf_counter()
+        for number, fact_file in enumerate(fact_files, 1):
+            archive.ingest(fact_file, recorded_by="bench")
+            progress(f"{kind} ingest", number, len(fact_files))
+        ingest_seconds = time.perf_counter() - started
+        events = archive.max_position()
+        rows = [(e.originator_id, e.version, e.topic, e.state) for e in archive.read_raw()]
+        insert_seconds = baseline_insert(kind, store, rows)
+        result["ingest"] = {
+            "events_per_s": events / ingest_seconds,
+            "baseline_rows_per_s": len(rows) / insert_seconds,
+            "ratio": insert_seconds / ingest_seconds,
+        }
+
+        projection = Projection(archive)
+        started = time.perf_counter()
+        projection.rebuild()
+        replay_seconds = time.perf_counter() - started
+        read_seconds, read_count = baseline_read(kind, store)
+        result["full_replay"] = {
+            "events_per_s": events / replay_seconds,
+            "baseline_rows_per_s": read_count / read_seconds,
+            "ratio": read_seconds / replay_seconds,
+        }
+        progress(f"{kind} replay", 1, 1)
+
+        extra = folder / f"extra-{uuid.uuid4().hex[:6]}.jsonl"
+        source = fact_files[0].sources[0].key
+        extra.write_text(
+            json.dumps(
+                {
+                    "source": source,
+                    "incident": "synthetic-0000001",
+                    "field": "wounded",
+                    "value": 4,
+                    "evidence": "one more",
+                }
+            )
+            + "\n"
+        )
+        archive.ingest(read_fact_file(extra), recorded_by="bench")
+        started = time.perf_counter()
+        projection.catch_up()
+        result["catch_up_one_claim_ms"] = (time.perf_counter() - started) * 1000
+        result["catch_up_recomputed"] = sorted(projection.recomputed)
+        projection.close()
+
+        plugins = load_plugins()
+        started = time.perf_counter()
+        timeline = load_timeline(archive)
+        result["load_timeline_s"] = time.perf_counter() - started
+        result["export_s"] = {}
+        for name in ("ical", "jsonld", "csv"):
+            started = time.perf_counter()
+            size = len(plugins.export(name, timeline, {}))
+            result["export_s"][name] = {"seconds": time.perf_counter() - started, "mb": size / 1e6}
+        progress(f"{kind} export", 1, 1)
+        archive.close()
+        result["peak_memory_full_replay_mb"] = peak_memory_of_full_replay(store)
+    finally:
+        drop_store(store)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="claims, comma-separated")
+    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in (int(s) for s in args.sizes.split(",")):
+            for kind in args.stores.split(","):
+                print(f"{kind}, {size} claims", file=sys.stderr)
+                results.append(bench(kind, size, Path(folder)))
+    print(
+        f"\n{'store':<9}{'claims':>9} {'ingest ev/s':>12} {'x insert':>9} {'replay ev/s':>12} {'x read':>8}"
+        f" {'catch-up ms':>12} {'timeline s':>11} {'ical s':>7} {'jsonld s':>9} {'csv s':>6} {'peak MB':>8}"
+    )
+    for r in results:
+        print(
+            f"{r['store']:<9}{r['claims']:>9} {r['ingest']['events_per_s']:>12.0f} {r['ingest']['ratio']:>9.3f}"
+            f" {r['full_replay']['events_per_s']:>12.0f} {r['full_replay']['ratio']:>8.3f}"
+            f" {r['catch_up_one_claim_ms']:>12.1f} {r['load_timeline_s']:>11.2f}"
+            f" {r['export_s']['ical']['seconds']:>7.2f} {r['export_s']['jsonld']['seconds']:>9.2f}"
+            f" {r['export_s']['csv']['seconds']:>6.2f} {r['peak_memory_full_replay_mb']:>8.0f}"
+        )
+    print(
+        "\nbaselines (rows/s): "
+        + "; ".join(
+            f"{r['store']} {r['claims']}: insert {r['ingest']['baseline_rows_per_s']:.0f},"
+            f" read+decode {r['full_replay']['baseline_rows_per_s']:.0f}"
+            for r in results
+        )
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
