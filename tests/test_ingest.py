@@ -195,3 +195,29 @@ def test_one_bad_file_among_many_appends_nothing(chron, tmp_path):
 def test_missing_path_is_a_clear_error(chron, tmp_path):
     result = chron("ingest", tmp_path / "nowhere.toml", expect=1)
     assert "no such file or folder" in result.stderr
+
+
+def test_a_large_file_is_ingested_whole_in_one_transaction(chron, tmp_path):
+    """A fact file of many megabytes (here 12,000 claims) goes in as one transaction on either
+    store; on PostgreSQL this once stalled inside eventsourcing's single-parameter pipeline."""
+    lines = [
+        json.dumps({"source": {"id": "big-wire", "publisher": "Big Wire", "title": "t", "published": "2020-03-12"}})
+    ]
+    lines += [
+        json.dumps(
+            {
+                "source": "big-wire",
+                "incident": f"incident-{n % 500}",
+                "field": "killed",
+                "value": n,
+                "evidence": "a fairly long evidence quote of about fifteen words to make the rows big",
+                "note": "x" * 300,
+            }
+        )
+        for n in range(12_000)
+    ]
+    path = write(tmp_path, "big.jsonl", "\n".join(lines) + "\n")
+    result = chron("ingest", path)
+    assert "added 1 source(s), 12000 claim(s)" in result.stdout
+    events = json.loads(chron("log", "--json").stdout)
+    assert len(events) == 12_001 and len({e["recorded_at"] for e in events}) == 1
