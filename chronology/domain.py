@@ -50,8 +50,9 @@ def claim_recorded_state(content: dict[str, Any], source: UUID, recorded_by: str
     """The stored state of a `Claim.Recorded` event, encoded directly: byte for byte what the
     aggregate path (Claim.record, then the mapper and OrjsonTranscoder) writes, without building
     aggregate and event objects. `content` is already JSON-native (chronology.fields makes it so).
-    tests/test_log.py proves the two paths agree."""
-    return orjson.dumps(
+    tests/test_log.py proves the two paths agree. The result is copied to its exact size: orjson
+    keeps a 4 KiB buffer behind each output, and ingest holds a whole file's worth at once."""
+    encoded = orjson.dumps(
         {
             "content": content,
             "originator_topic": _CLAIM_TOPIC,
@@ -61,6 +62,7 @@ def claim_recorded_state(content: dict[str, Any], source: UUID, recorded_by: str
         },
         option=orjson.OPT_SORT_KEYS,
     )
+    return bytes(memoryview(encoded))
 
 
 class Source(Aggregate):

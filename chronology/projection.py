@@ -285,9 +285,9 @@ class TableState:
         self.tx.upsert_many(
             "chron_claims",
             ("id", "incident", "source_id", "body"),
-            [(str(c.id), c.incident, str(c.source_id), _dump(c)) for c in self._claims.values()],
+            ((str(c.id), c.incident, str(c.source_id), _dump(c)) for c in self._claims.values()),
         )
-        self.tx.upsert_many("chron_sources", ("id", "body"), [(str(s.id), _dump(s)) for s in self._sources.values()])
+        self.tx.upsert_many("chron_sources", ("id", "body"), ((str(s.id), _dump(s)) for s in self._sources.values()))
         self._claims.clear()
         self._claims_by_incident.clear()
         self._sources.clear()
@@ -383,7 +383,7 @@ class TableViews:
         self.tx.upsert_many(
             "chron_views",
             ("slug", "sort_key", "digest", "revision", "changed_at", "body"),
-            [
+            (
                 (
                     view.slug,
                     view.sort_key[0],
@@ -393,7 +393,7 @@ class TableViews:
                     orjson.dumps(view.as_dict(), option=orjson.OPT_SORT_KEYS),
                 )
                 for view, digest in self._held.values()
-            ],
+            ),
         )
         self._held.clear()
 
@@ -513,14 +513,14 @@ class Transaction:
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()
 
-    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         if self.db.placeholder != "?":
             sql = sql.replace("?", self.db.placeholder)
         self.cursor.executemany(sql, rows)
 
-    def upsert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
+    def upsert_many(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+        """Insert or update many rows. Pass a generator: each encoded row is then dropped once
+        written (orjson keeps a 4 KiB buffer behind every output, so holding them all is costly)."""
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         sql = (
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
