@@ -60,6 +60,20 @@ def store_environment(store: str) -> dict[str, str]:
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path.resolve())}
 
 
+def postgres_connection(env: Any):
+    """A psycopg connection (autocommit) to the PostgreSQL store `env` describes."""
+    import psycopg
+
+    return psycopg.connect(
+        dbname=env.get("POSTGRES_DBNAME"),
+        host=env.get("POSTGRES_HOST"),
+        port=env.get("POSTGRES_PORT"),
+        user=env.get("POSTGRES_USER"),
+        password=env.get("POSTGRES_PASSWORD") or None,
+        autocommit=True,
+    )
+
+
 def current_user() -> str:
     """Who records events: $CHRON_USER, else the login name."""
     return os.environ.get("CHRON_USER") or getpass.getuser()
@@ -115,17 +129,7 @@ class Archive(Application):
     def _create_postgres_tables(self) -> None:
         """PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent one: several
         processes opening a new store at once take turns under an advisory lock."""
-        import psycopg
-
-        env = self.env
-        with psycopg.connect(
-            dbname=env.get("POSTGRES_DBNAME"),
-            host=env.get("POSTGRES_HOST"),
-            port=env.get("POSTGRES_PORT"),
-            user=env.get("POSTGRES_USER"),
-            password=env.get("POSTGRES_PASSWORD") or None,
-            autocommit=True,
-        ) as connection:
+        with postgres_connection(self.env) as connection:
             connection.execute("SELECT pg_advisory_lock(7243000)")
             try:
                 self.recorder.create_table()

@@ -155,8 +155,8 @@ def incident_view(
         date=date_view.best if date_view else None,
         location=place_view.best if place_view else None,
         fields=views,
-        claims=tuple(sorted((c.id for c in claims), key=str)),
-        sources=tuple(sorted({c.source_id for c in claims}, key=str)),
+        claims=tuple(sorted(c.id for c in claims)),
+        sources=tuple(sorted({c.source_id for c in claims})),
         aliases=tuple(sorted(aliases)),
         links=tuple(sorted(link_pairs)),
     )

@@ -27,7 +27,7 @@ from chronology.bestview import IncidentView, incident_view
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source
 from chronology.resolution import Policy, balanced
-from chronology.state import MemoryState, apply_event
+from chronology.state import MemoryState, apply_event, follow_aliases
 from chronology.transcoder import tag, untag
 
 
@@ -293,11 +293,7 @@ class TableState:
         self._sources.clear()
 
     def canonical(self, slug: str) -> str:
-        seen = set()
-        while slug in self.aliases and slug not in seen:
-            seen.add(slug)
-            slug = self.aliases[slug]
-        return slug
+        return follow_aliases(self.aliases, slug)
 
     def add_alias(self, old: str, new: str) -> None:
         self.aliases[old] = new
@@ -316,7 +312,7 @@ class TableState:
         names = [slug, *self.aliases_of(slug)]
         marks = ", ".join("?" for _ in names)
         rows = self.tx.rows(f"SELECT id, body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names)
-        pending = [self._claims[i] for name in names for i in sorted(self._claims_by_incident.get(name, ()), key=str)]
+        pending = [self._claims[i] for name in names for i in sorted(self._claims_by_incident.get(name, ()))]
         held = {str(c.id) for c in pending}
         stored = [Claim(**untag(orjson.loads(body))) for claim_id, body in rows if claim_id not in held]
         return stored + pending
@@ -415,17 +411,10 @@ class Database:
     def for_archive(cls, archive: Any) -> Database:
         env = archive.env
         if archive.is_postgres:
-            import psycopg
+            from chronology.archive import postgres_connection
 
             def connect():
-                return psycopg.connect(
-                    dbname=env.get("POSTGRES_DBNAME"),
-                    host=env.get("POSTGRES_HOST"),
-                    port=env.get("POSTGRES_PORT"),
-                    user=env.get("POSTGRES_USER"),
-                    password=env.get("POSTGRES_PASSWORD") or None,
-                    autocommit=True,
-                )
+                return postgres_connection(env)
 
             return cls(connect, "%s", "BYTEA", True)
 

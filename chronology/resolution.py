@@ -220,12 +220,16 @@ def _precision(kind: Any, value: Any, stating: Sequence[Claim]) -> float:
     return max(PRECISION_SCORE[c.qualifier] for c in stating)
 
 
+# Claim ids sort as UUIDs: the same order as their fixed-width lowercase hex strings, without
+# building the strings.
+
+
 def _ranked(
     field_name: str, candidates: Sequence[Candidate], active: Sequence[Claim], sources: Mapping[UUID, Source]
 ) -> list[Candidate]:
     """Candidates in balanced order, best first; ties broken by the smallest claim id."""
     kind = field_type(field_name)
-    keyed = [(_balanced_key(kind, c, active, sources), min(str(x.id) for x in c[1]), c) for c in candidates]
+    keyed = [(_balanced_key(kind, c, active, sources), min(x.id for x in c[1]), c) for c in candidates]
     keyed.sort(key=lambda k: k[1])
     keyed.sort(key=lambda k: k[0], reverse=True)
     return [c for _, _, c in keyed]
@@ -294,8 +298,8 @@ def resolve_field(
     """The best view of one field from every claim about it (retracted ones included)."""
     kind = field_type(field_name)
     claims = list({c.id: c for c in claims}.values())  # the same claim twice counts once
-    active = sorted((c for c in claims if c.counts), key=lambda c: str(c.id))
-    withdrawn = tuple(sorted((c.id for c in claims if not c.counts), key=str))
+    active = sorted((c for c in claims if c.counts), key=lambda c: c.id)
+    withdrawn = tuple(sorted(c.id for c in claims if not c.counts))
     if not active:
         return FieldView(field_name, None, "retracted", (), (), 0, 0.0, (), retracted=withdrawn)
 
@@ -334,7 +338,7 @@ def resolve_field(
         Alternative(
             value=value,
             claims=tuple(c.id for c in stating),
-            sources=tuple(sorted({c.source_id for c in stating}, key=str)),
+            sources=tuple(sorted({c.source_id for c in stating})),
         )
         for value, stating in candidates
     )

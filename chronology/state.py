@@ -30,6 +30,16 @@ class ArchiveState(Protocol):
     def add_link(self, link: Link) -> None: ...
 
 
+def follow_aliases(aliases: dict[str, str], slug: str) -> str:
+    """The surviving slug of an incident, after any chain of merges (a cycle stops the walk;
+    corrections refuse to make one)."""
+    seen = set()
+    while slug in aliases and slug not in seen:
+        seen.add(slug)
+        slug = aliases[slug]
+    return slug
+
+
 def apply_event(state: ArchiveState, position: int, event: Any) -> set[str]:
     """Fold one event into `state`; return the canonical slugs of the incidents it touches."""
     if isinstance(event, domain.Claim.Recorded):
@@ -110,11 +120,7 @@ class MemoryState:
         return set(self._by_source.get(source_id, ()))
 
     def canonical(self, slug: str) -> str:
-        seen = set()
-        while slug in self.aliases and slug not in seen:
-            seen.add(slug)
-            slug = self.aliases[slug]
-        return slug
+        return follow_aliases(self.aliases, slug)
 
     def add_alias(self, old: str, new: str) -> None:
         self.aliases[old] = new
