@@ -38,7 +38,7 @@ from chronology.plugins import load_plugins  # noqa: E402
 from chronology.projection import Projection  # noqa: E402
 from chronology.replay import load_timeline  # noqa: E402
 
-POSTGRES = os.environ.get("CHRON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES = os.environ.get("CHRON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def progress(label: str, done: int, total: int) -> None:

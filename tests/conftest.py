@@ -17,7 +17,7 @@ os.environ["CHRON_USER"] = "test-archivist"
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 SEEDS = ROOT.parent / "shared" / "seeds"
-POSTGRES = os.environ.get("CHRON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES = os.environ.get("CHRON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _postgres_available() -> bool:
