@@ -139,11 +139,19 @@ def incident_text(view: IncidentView, claims: Mapping[UUID, Claim], sources: Map
             hedge = f" [{claim.hedge}]" if claim.hedge else ""
             lines.append(
                 f"    {mark} {describe(claim.field, claim.value, claim.qualifier)}{hedge}"
-                f" -- {claim.said_by or source.publisher}, in {source.publisher}"
+                f" -- {_speaker(claim, source)}"
                 f" ({source.published_day.isoformat()}, reliability {source.reliability}){state}"
             )
             lines.append(f'        "{claim.evidence["quote"]}"   claim {claim.id}')
     return "\n".join(lines) + "\n"
+
+
+def _speaker(claim: Claim, source: Source) -> str:
+    """Who said it, and where: "Gen. Mark Milley, in U.S. Department of Defense", or just
+    "Reuters" when the outlet speaks for itself."""
+    if claim.said_by and claim.said_by != source.publisher:
+        return f"{claim.said_by}, in {source.publisher}"
+    return source.publisher
 
 
 def log_text(events: Iterable[LoggedEvent]) -> str:

@@ -85,7 +85,7 @@ def test_camp_taji_perpetrator_is_kataib_hezbollah_as_a_likely_attribution(taji)
 
 def test_show_traces_each_value_to_its_claims_and_sources(bundled):
     text = bundled("show", TAJI).stdout
-    assert "18 -- Reuters, in Reuters (2020-03-12, reliability B)" in text
+    assert "18 -- Reuters (2020-03-12, reliability B)" in text
     assert "about 30 -- Gen. Mark Milley" in text and "in U.S. Department of Defense" in text
     assert '"the group launched about thirty 107 mm rockets against the Iraqi training base"' in text
     disputed_at = text.index("munitions_launched:")
