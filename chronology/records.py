@@ -126,7 +126,8 @@ class LoggedEvent:
     """One event of the log with its position and transaction time, as `chron log` lists it."""
 
     position: int
-    recorded_at: dt.datetime
+    recorded_at: dt.datetime | None
+    """Transaction time; None when read raw (undecoded)."""
     topic: str
     originator_id: UUID
     version: int
