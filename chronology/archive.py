@@ -339,53 +339,33 @@ class Archive(Application):
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
-    def read_raw(self, after: int = 0, upto: int | None = None, batch: int = 5000) -> Iterator[LoggedEvent]:
-        """The log in order, undecoded: position, id, version, topic and stored bytes only."""
+    def read_raw(self, after: int = 0, upto: int | None = None, batch: int = 2000) -> Iterator[LoggedEvent]:
+        """The log in order after position `after`, undecoded: position, id, version, topic and
+        stored bytes (what the digest chain and `log export` need; a tampered event may not decode)."""
         position = after
         while True:
             notifications = self.recorder.select_notifications(position, batch, stop=upto, inclusive_of_start=False)
             for notification in notifications:
-                yield _raw(notification)
-                position = notification.id
-            if len(notifications) < batch:
-                return
-
-    def read(
-        self,
-        after: int = 0,
-        upto: int | None = None,
-        batch: int = 1000,
-    ) -> Iterator[LoggedEvent]:
-        """The log in order, from the position after `after`, decoded into domain events."""
-        position = after
-        while True:
-            notifications = self.recorder.select_notifications(position, batch, stop=upto, inclusive_of_start=False)
-            for notification in notifications:
-                event = self.mapper.to_domain_event(notification)
                 yield LoggedEvent(
                     position=notification.id,
-                    recorded_at=event.timestamp,
+                    recorded_at=None,
                     topic=notification.topic,
                     originator_id=notification.originator_id,
                     version=notification.originator_version,
-                    event=event,
+                    event=None,
                     state=notification.state,
                 )
                 position = notification.id
             if len(notifications) < batch:
                 return
 
-
-def _raw(notification) -> LoggedEvent:
-    return LoggedEvent(
-        position=notification.id,
-        recorded_at=None,
-        topic=notification.topic,
-        originator_id=notification.originator_id,
-        version=notification.originator_version,
-        event=None,
-        state=notification.state,
-    )
+    def read(self, after: int = 0, upto: int | None = None) -> Iterator[LoggedEvent]:
+        """The log in order after position `after`, decoded into domain events."""
+        for logged in self.read_raw(after, upto):
+            stored = StoredEvent(logged.originator_id, logged.version, logged.topic, logged.state)
+            logged.event = self.mapper.to_domain_event(stored)
+            logged.recorded_at = logged.event.timestamp
+            yield logged
 
 
 def _reason(reason: str) -> str:
