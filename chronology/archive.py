@@ -70,8 +70,20 @@ def postgres_connection(env: Any):
         port=env.get("POSTGRES_PORT"),
         user=env.get("POSTGRES_USER"),
         password=env.get("POSTGRES_PASSWORD") or None,
+        connect_timeout=int(env.get("connect_timeout") or 10),
         autocommit=True,
     )
+
+
+def _check_postgres(env: dict[str, str], store: str) -> None:
+    import psycopg
+
+    try:
+        with postgres_connection({**env, "connect_timeout": "5"}):
+            pass
+    except psycopg.Error as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise StoreError(f"cannot open store '{_redact(store)}': {reason}") from None
 
 
 def current_user() -> str:
@@ -117,6 +129,8 @@ class Archive(Application):
         env = store_environment(self.store)
         if self.is_postgres:
             env["CREATE_TABLE"] = "false"  # created below, under a lock
+        if self.is_postgres:
+            _check_postgres(env, self.store)  # the pool would retry for 30 s and hide why
         try:
             super().__init__(env=env)
             if self.is_postgres:

@@ -221,3 +221,20 @@ def test_a_large_file_is_ingested_whole_in_one_transaction(chron, tmp_path):
     assert "added 1 source(s), 12000 claim(s)" in result.stdout
     events = json.loads(chron("log", "--json").stdout)
     assert len(events) == 12_001 and len({e["recorded_at"] for e in events}) == 1
+
+
+def test_a_store_that_cannot_be_opened_is_one_clear_error(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    cases = {
+        str(tmp_path / "missing" / "chron.db"): "folder",
+        str(tmp_path): "is a folder",
+        "mysql://somewhere/db": "unknown store",
+        "postgresql://postgres@127.0.0.1:1/nowhere": "cannot open store",
+    }
+    for store, message in cases.items():
+        result = CliRunner().invoke(cli, ["--store", store, "replay"])
+        assert result.exit_code == 1, store
+        assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
