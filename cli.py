@@ -325,7 +325,7 @@ def history(ctx: click.Context, incident: str, field: str | None, by: str, as_js
     for change in changes:
         when = change.get("recorded_at") or change.get("published")
         position = f"#{change['position']}" if "position" in change else "published"
-        best = describe(change["field"], change["best"])
+        best = describe(change["field"], change["best"], change["qualifier"])
         span = ""
         if change["low"] is not None and change["low"] != change["high"]:
             span = f" (range {change['low']}-{change['high']})"

@@ -286,17 +286,8 @@ class Archive(Application):
         """IncidentsMerged: `old` is the same incident as `new`; `old` becomes an alias."""
         if old == new:
             raise InvalidCorrection(f"cannot merge incident '{old}' into itself")
-        for slug in (old, new):
-            if not self.incident_is_known(slug):
-                raise UnknownReference(f"unknown incident '{slug}'")
-        from chronology.projection import Projection
-
-        projection = Projection(self).catch_up()
-        try:
-            with projection.state() as state:
-                already, target = state.canonical(old), state.canonical(new)
-        finally:
-            projection.close()
+        surviving = self._known_incidents(old, new)
+        already, target = surviving[old], surviving[new]
         if already != old:
             raise InvalidCorrection(f"incident '{old}' is already merged into '{already}'")
         if target == old:
@@ -312,9 +303,7 @@ class Archive(Application):
             raise InvalidCorrection(f"unknown relation '{relation}': expected one of {', '.join(RELATIONS)}")
         if incident == other:
             raise InvalidCorrection(f"cannot link incident '{incident}' to itself")
-        for slug in (incident, other):
-            if not self.incident_is_known(slug):
-                raise UnknownReference(f"unknown incident '{slug}'")
+        self._known_incidents(incident, other)
         aggregate = self._incident(incident) or domain.Incident.name(incident, recorded_by or current_user())
         aggregate.link(relation, other, reason, recorded_by or current_user())
         self.save(aggregate)
@@ -338,13 +327,18 @@ class Archive(Application):
             raise UnknownReference(f"{originator_id} is not a {what}")
         return aggregate
 
-    def incident_is_known(self, slug: str) -> bool:
-        """Whether any claim was ever recorded about `slug` (merged slugs stay known)."""
+    def _known_incidents(self, *slugs: str) -> dict[str, str]:
+        """Each slug's surviving slug (after merges), if claims were ever recorded under it
+        (merged slugs stay known); UnknownReference otherwise. One caught-up projection read."""
         from chronology.projection import Projection  # the projection indexes claims by slug
 
         projection = Projection(self).catch_up()
         try:
-            return projection.has_incident(slug)
+            with projection.state() as state:
+                for slug in slugs:
+                    if not state.tx.has_claims_about(slug):
+                        raise UnknownReference(f"unknown incident '{slug}'")
+                return {slug: state.canonical(slug) for slug in slugs}
         finally:
             projection.close()
 

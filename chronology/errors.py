@@ -65,5 +65,9 @@ class BadExportOption(ChronologyError):
     """An exporter option has a value the exporter cannot use (raised by exporters)."""
 
 
+class LogImportError(ChronologyError):
+    """A `chron log export` file that cannot be imported; names the line."""
+
+
 class LogIntegrityError(ChronologyError):
     """The log's digest chain does not match; names the first bad position."""

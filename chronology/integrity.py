@@ -38,6 +38,14 @@ def next_link(previous: str, originator_id: UUID, version: int, topic: str, stat
     return hashlib.sha256(bytes.fromhex(previous) + digest).hexdigest()
 
 
+def links(events: Iterable[Any]) -> Iterator[tuple[Any, int, str]]:
+    """(event, its 1-based index, its chain link) for a log read from its start."""
+    link = GENESIS
+    for index, logged in enumerate(events, 1):
+        link = next_link(link, logged.originator_id, logged.version, logged.topic, logged.state)
+        yield logged, index, link
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """How many events the log held, and the chain's link after the last of them."""
@@ -104,9 +112,7 @@ def verify(archive: Any, against: Checkpoint | None = None) -> Verification:
     head, count, unchained = GENESIS, 0, 0
     seen_positions = set()
     checkpoint_head = None
-    for logged in archive.read_raw():
-        head = next_link(head, logged.originator_id, logged.version, logged.topic, logged.state)
-        count += 1
+    for logged, count, head in links(archive.read_raw()):
         seen_positions.add(logged.position)
         if against is not None and count == against.count:
             checkpoint_head = head

@@ -134,7 +134,7 @@ def replay(
     events = archive.read()
     if as_of is not None:
         events = (e for e in events if e.recorded_at <= as_of)
-    fold(state, views, events, policy)
+    state.last_changed = fold(state, views, events, policy).last_changed
     return state, select_views(state, views, known_at, policy)
 
 
@@ -213,16 +213,11 @@ class Projection:
         """The latest transaction time the view has applied: it never moves backwards, even
         when writers' clocks disagree (the feed's Last-Modified)."""
         with self.db.transaction(write=False) as tx:
-            row = tx.one("SELECT last_changed FROM chron_tracking WHERE name = ?", (TRACKING_NAME,))
-            return dt.datetime.fromisoformat(row[0]) if row and row[0] else None
+            return tx.tracking_last_changed()
 
     def views(self) -> list[IncidentView]:
         with self.state() as state:
             return state.views()
-
-    def has_incident(self, slug: str) -> bool:
-        with self.db.transaction(write=False) as tx:
-            return tx.has_claims_about(slug)
 
     @contextmanager
     def state(self) -> Iterator[TableState]:
@@ -534,6 +529,10 @@ class Transaction:
         row = self.one(sql, (TRACKING_NAME,))
         return row[0] if row else 0
 
+    def tracking_last_changed(self) -> dt.datetime | None:
+        row = self.one("SELECT last_changed FROM chron_tracking WHERE name = ?", (TRACKING_NAME,))
+        return dt.datetime.fromisoformat(row[0]) if row and row[0] else None
+
     def set_tracking_position(self, position: int, last_changed: dt.datetime | None = None) -> None:
         if last_changed is None:
             self.execute(
@@ -541,8 +540,7 @@ class Transaction:
                 (position, TRACKING_NAME),
             )
             return
-        row = self.one("SELECT last_changed FROM chron_tracking WHERE name = ?", (TRACKING_NAME,))
-        previous = dt.datetime.fromisoformat(row[0]) if row and row[0] else None
+        previous = self.tracking_last_changed()
         latest = max(last_changed, previous) if previous else last_changed
         self.execute(
             "UPDATE chron_tracking SET position = ?, last_changed = ? WHERE name = ?",

@@ -14,10 +14,9 @@ from typing import Any
 from chronology.bestview import IncidentView
 from chronology.errors import UnknownReference
 from chronology.fields import field_type
-from chronology.projection import Projection, replay
-from chronology.records import Claim
-from chronology.resolution import BUILT_IN_POLICIES, resolve_field
-from chronology.state import MemoryState, apply_event
+from chronology.projection import MemoryViews, Projection, build_view, fold, replay
+from chronology.resolution import BUILT_IN_POLICIES
+from chronology.state import MemoryState
 from chronology.timeline import Timeline
 
 DEFAULT_POLICY = "balanced"
@@ -58,26 +57,31 @@ def load_timeline(
     known_at: dt.date | None = None,
     filters: Filters = Filters(),
     title: str = "Chronology",
+    projection: Projection | None = None,
 ) -> Timeline:
-    """The timeline exporters and `chron replay` read."""
-    last_event = _last_event_time(archive, as_of)
+    """The timeline exporters and `chron replay` read. A long-lived caller (the server) passes
+    its own caught-up `projection`; otherwise one is opened and closed here."""
     if as_of is None and known_at is None and policy == DEFAULT_POLICY:
-        projection = Projection(archive).catch_up()
+        owned = projection is None
+        if owned:
+            projection = Projection(archive).catch_up()
         try:
             with projection.state() as state:
                 views = [v for v in state.views() if filters.keep(v)]
                 claims = state.claims_about(views)
                 sources = state.sources
                 position = state.tx.tracking_position()
+                last_changed = state.tx.tracking_last_changed()
         finally:
-            projection.close()
+            if owned:
+                projection.close()
     else:
         function = policy_function or BUILT_IN_POLICIES[policy]
         state, all_views = replay(archive, as_of=as_of, known_at=known_at, policy=function)
         views = [v for v in all_views if filters.keep(v)]
         claims = {c.id: c for v in views for c in state.claims_of(v.slug)}
         sources = dict(state.sources)
-        position = state.position
+        position, last_changed = state.position, state.last_changed
     return Timeline(
         title=title,
         incidents=tuple(views),
@@ -85,20 +89,8 @@ def load_timeline(
         sources=sources,
         policy=policy,
         position=position,
-        last_changed=last_event,
+        last_changed=last_changed,
     )
-
-
-def _last_event_time(archive: Any, as_of: dt.datetime | None) -> dt.datetime | None:
-    """Transaction time of the newest event (by `as_of`): the feed's Last-Modified."""
-    top = archive.max_position()
-    if not top:
-        return None
-    if as_of is None:
-        last = next(iter(archive.read(after=top - 1)), None)
-        return last.recorded_at if last else None
-    times = [e.recorded_at for e in archive.read() if e.recorded_at <= as_of]
-    return max(times) if times else None
 
 
 def full_replay_matches_projection(archive: Any) -> tuple[bool, bytes, bytes]:
@@ -131,33 +123,11 @@ def field_history(
     if by == "publication":
         return _history_by_publication(archive, slug, field)
     state = MemoryState()
-    changes: list[dict[str, Any]] = []
-    last: dict[str, tuple] = {}
-    touched = False
-    group_time = None
-    group: list[Any] = []
-
-    def close_group() -> None:
-        canonical = state.canonical(slug)
-        claims = state.claims_of(canonical)
-        _record_changes(state, canonical, claims, field, last, changes, group[-1], "recorded_at")
-
-    for logged in archive.read():
-        if group_time is not None and logged.recorded_at != group_time and touched:
-            close_group()
-            touched = False
-        if group_time != logged.recorded_at:
-            group = []
-        group_time = logged.recorded_at
-        group.append(logged)
-        affected = apply_event(state, logged.position, logged.event)
-        if state.canonical(slug) in affected or slug in affected:
-            touched = True
-    if touched:
-        close_group()
+    views = _NotingViews(state, slug, _FieldChanges(field))
+    fold(state, views, archive.read())
     if not state.claims_of(state.canonical(slug)):
         raise UnknownReference(f"unknown incident '{slug}'")
-    return changes
+    return views.changes.entries
 
 
 def _history_by_publication(archive: Any, slug: str, field: str | None) -> list[dict[str, Any]]:
@@ -166,59 +136,63 @@ def _history_by_publication(archive: Any, slug: str, field: str | None) -> list[
     claims = state.claims_of(canonical)
     if not claims:
         raise UnknownReference(f"unknown incident '{slug}'")
-    ordered = sorted(claims, key=lambda c: (state.sources[c.source_id].published_day, c.position))
-    changes: list[dict[str, Any]] = []
-    last: dict[str, tuple] = {}
-    day_claims: list[Claim] = []
+    day_of = {c.id: state.sources[c.source_id].published_day for c in claims}
+    ordered = sorted(claims, key=lambda c: (day_of[c.id], c.position))
+    changes = _FieldChanges(field)
     for index, claim in enumerate(ordered):
-        day_claims.append(claim)
-        day = state.sources[claim.source_id].published_day
         following = ordered[index + 1] if index + 1 < len(ordered) else None
-        if following is not None and state.sources[following.source_id].published_day == day:
-            continue
-        marker = {"published": day.isoformat()}
-        _record_changes(state, canonical, list(day_claims), field, last, changes, marker, None)
-    return changes
+        if following is not None and day_of[following.id] == day_of[claim.id]:
+            continue  # one step per publication day
+        view = build_view(state, canonical, ordered[: index + 1])
+        changes.note(view.fields, {"published": day_of[claim.id].isoformat()})
+    return changes.entries
 
 
-def _record_changes(
-    state,
-    slug: str,
-    claims: list[Claim],
-    field: str | None,
-    last: dict[str, tuple],
-    changes: list[dict[str, Any]],
-    when: Any,
-    time_attribute: str | None,
-) -> None:
-    sources = {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
-    by_field: dict[str, list[Claim]] = {}
-    for claim in claims:
-        by_field.setdefault(claim.field, []).append(claim)
-    names = [field] if field else sorted(set(by_field) | set(last))
-    for name in names:
-        if not by_field.get(name):
-            continue  # nothing claimed about this field yet
-        view = resolve_field(name, by_field[name], sources)
-        summary = (view.best, view.status, view.low, view.high, view.hedge)
-        if last.get(name) == summary:
-            continue
-        last[name] = summary
-        entry: dict[str, Any] = {"field": name}
-        if time_attribute:
-            entry["position"] = when.position
-            entry["recorded_at"] = when.recorded_at.isoformat()
-        else:
-            entry.update(when)
-        entry.update(
-            best=view.best,
-            low=view.low,
-            high=view.high,
-            hedge=view.hedge,
-            status=view.status,
-            number_of_sources=view.number_of_sources,
-        )
-        changes.append(entry)
+class _FieldChanges:
+    """The history entries: a field's summary each time it differs from the last one noted."""
+
+    def __init__(self, field: str | None) -> None:
+        self.field = field
+        self.last: dict[str, tuple] = {}
+        self.entries: list[dict[str, Any]] = []
+
+    def note(self, field_views: Any, when: dict[str, Any]) -> None:
+        for view in field_views:
+            if self.field is not None and view.field != self.field:
+                continue
+            summary = (view.best, view.status, view.low, view.high, view.hedge)
+            if self.last.get(view.field) == summary:
+                continue
+            self.last[view.field] = summary
+            self.entries.append(
+                {
+                    "field": view.field,
+                    **when,
+                    "best": view.best,
+                    "low": view.low,
+                    "high": view.high,
+                    "qualifier": view.qualifier,
+                    "hedge": view.hedge,
+                    "status": view.status,
+                    "number_of_sources": view.number_of_sources,
+                }
+            )
+
+
+class _NotingViews(MemoryViews):
+    """In-memory views that note the changes of one incident (under its surviving slug) as the
+    fold refreshes it after each transaction."""
+
+    def __init__(self, state: MemoryState, slug: str, changes: _FieldChanges) -> None:
+        super().__init__()
+        self.state, self.slug, self.changes = state, slug, changes
+
+    def put(self, view: IncidentView, digest: str) -> None:
+        super().put(view, digest)
+        if view.slug == self.state.canonical(self.slug):
+            self.changes.note(
+                view.fields, {"position": self.state.position, "recorded_at": view.changed_at.isoformat()}
+            )
 
 
 def current_view(

@@ -200,6 +200,7 @@ class FeedApp:
                     policy_function=self._policy(policy),
                     filters=filters,
                     title=self.title,
+                    projection=projection,
                 )
                 body = self.plugins.export(exporter.name, timeline, options)
             except PluginError as error:  # the exporter itself failed: not the client's fault

@@ -9,6 +9,7 @@ view the event may have changed, so the projection recomputes only those.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import defaultdict
 from typing import Any, Protocol
 from uuid import UUID
@@ -103,6 +104,7 @@ class MemoryState:
         self._by_incident: dict[str, list[UUID]] = defaultdict(list)
         self._by_source: dict[UUID, set[str]] = defaultdict(set)
         self.position = 0
+        self.last_changed: dt.datetime | None = None
 
     # ArchiveState
     def get_source(self, source_id: UUID) -> Source | None:

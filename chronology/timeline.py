@@ -31,7 +31,8 @@ class Timeline:
     position: int
     """Log position the timeline reflects."""
     last_changed: dt.datetime | None
-    """Transaction time of the last event in the log (None for an empty log)."""
+    """The latest transaction time the timeline reflects (never moves backwards when writers'
+    clocks disagree; None for an empty log)."""
     version: int = TIMELINE_VERSION
 
     def __post_init__(self) -> None:

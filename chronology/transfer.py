@@ -18,8 +18,8 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import StoredEvent
 
-from chronology.errors import ChronologyError, StoreError
-from chronology.integrity import GENESIS, next_link
+from chronology.errors import LogImportError, StoreError
+from chronology.integrity import GENESIS, links, next_link
 
 HEADER = {"format": "chronology-log", "version": 1}
 BATCH = 5000
@@ -28,11 +28,9 @@ BATCH = 5000
 def export_log(archive: Any, out: IO[bytes]) -> int:
     """Write the whole log to `out`; return the number of events."""
     out.write(orjson.dumps(HEADER) + b"\n")
-    link, count = GENESIS, 0
-    for logged in archive.read_raw():
+    count = 0
+    for logged, count, link in links(archive.read_raw()):
         state = logged.state if isinstance(logged.state, bytes) else str(logged.state).encode()
-        link = next_link(link, logged.originator_id, logged.version, logged.topic, state)
-        count += 1
         out.write(
             orjson.dumps(
                 {
@@ -50,10 +48,6 @@ def export_log(archive: Any, out: IO[bytes]) -> int:
     return count
 
 
-class ImportError_(ChronologyError):
-    """An export file that cannot be imported (names the line)."""
-
-
 def _events(path: Path) -> Iterator[tuple[int, StoredEvent]]:
     """Every event in the file, checked: shape, order and chain."""
     with open(path, "rb") as lines:
@@ -62,7 +56,7 @@ def _events(path: Path) -> Iterator[tuple[int, StoredEvent]]:
             if orjson.loads(header) != HEADER:
                 raise ValueError
         except ValueError:
-            raise ImportError_(f"{path}:1: not a Chronology log export (expected header {HEADER})") from None
+            raise LogImportError(f"{path}:1: not a Chronology log export (expected header {HEADER})") from None
         link = GENESIS
         for number, line in enumerate(lines, 2):
             if not line.strip():
@@ -76,10 +70,10 @@ def _events(path: Path) -> Iterator[tuple[int, StoredEvent]]:
                 index = int(record["index"])
                 given = str(record["link"])
             except (ValueError, KeyError, TypeError, AttributeError) as error:
-                raise ImportError_(f"{path}:{number}: malformed event line ({error})") from None
+                raise LogImportError(f"{path}:{number}: malformed event line ({error})") from None
             link = next_link(link, originator_id, version, topic, state)
             if number - 1 != index or given != link:
-                raise ImportError_(f"{path}:{number}: the chain breaks at event {index}: the file was changed or cut")
+                raise LogImportError(f"{path}:{number}: the chain breaks at event {index}: the file was changed or cut")
             yield (
                 number,
                 StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state),
@@ -95,7 +89,7 @@ def import_log(archive: Any, path: Path) -> int:
         try:
             archive.mapper.to_domain_event(stored)
         except Exception as error:
-            raise ImportError_(f"{path}:{number}: event does not decode: {error}") from None
+            raise LogImportError(f"{path}:{number}: event does not decode: {error}") from None
         count += 1
     batch: list[StoredEvent] = []
     for _number, stored in _events(path):
