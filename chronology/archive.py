@@ -344,6 +344,14 @@ class Archive(Application):
 
     # --- reading -----------------------------------------------------------------------------
 
+    def incident_of_claim(self, claim_id: UUID) -> str | None:
+        """The slug a claim was recorded under, from its `Claim.Recorded` event (None if the log
+        holds no such claim)."""
+        stored = self.recorder.select_events(claim_id, lte=1)
+        if not stored or stored[0].topic != domain.Claim.Recorded.TOPIC:
+            return None
+        return self.mapper.to_domain_event(stored[0]).content["incident"]
+
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import operator
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -35,7 +36,7 @@ class Views(Protocol):
     """Where folded views are kept: a dict (replay) or a table (the materialized projection)."""
 
     def current(self, slug: str) -> tuple[str, int, dt.datetime | None] | None: ...
-    def put(self, view: IncidentView, digest: str) -> None: ...
+    def put(self, view: IncidentView, digest: str, body: bytes) -> None: ...
     def drop(self, slug: str) -> None: ...
 
 
@@ -87,13 +88,14 @@ def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, p
             views.drop(slug)  # merged into another incident
             continue
         view = build_view(state, slug, claims, policy)
-        digest = view.digest()
+        body = view.content_json()
+        digest = hashlib.sha256(body).hexdigest()
         current = views.current(slug)
         if current is not None and current[0] == digest:
             revision, changed_at = current[1], current[2]
         else:
             revision, changed_at = (current[1] if current else 0) + 1, at
-        views.put(dataclasses.replace(view, revision=revision, changed_at=changed_at), digest)
+        views.put(dataclasses.replace(view, revision=revision, changed_at=changed_at), digest, body)
 
 
 def build_view(
@@ -114,7 +116,7 @@ class MemoryViews:
         entry = self.views.get(slug)
         return (entry[1], entry[0].revision, entry[0].changed_at) if entry else None
 
-    def put(self, view: IncidentView, digest: str) -> None:
+    def put(self, view: IncidentView, digest: str, body: bytes) -> None:
         self.views[view.slug] = (view, digest)
 
     def drop(self, slug: str) -> None:
@@ -153,7 +155,7 @@ def select_views(state: Any, views: MemoryViews, known_at: dt.date | None, polic
 
 # --- the materialized projection ----------------------------------------------------------------
 
-VIEW_FORMAT = 4
+VIEW_FORMAT = 5
 """Bump when the stored view's shape or the fold's rules change: stores built by another
 version are then rebuilt from the log on first use (the log is the archive, views are derived)."""
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
@@ -177,7 +179,9 @@ class Projection:
             return self
         with self.db.transaction() as tx:
             position = tx.tracking_position(lock=True)
-            state, views, chain = TableState(tx), TableViews(tx), Chain(tx)
+            empty = position == 0  # a new or cleared projection: its tables hold nothing yet
+            state = TableState(tx, self.archive.incident_of_claim, empty=empty)
+            views, chain = TableViews(tx, empty=empty), Chain(tx)
             if chain.position < position:  # a store whose chain started after its log
                 for _ in chain.extending(self.archive.read_raw(after=chain.position, upto=position)):
                     pass
@@ -234,58 +238,128 @@ def _dump(record: Any) -> bytes:
     return orjson.dumps(tag(fields), option=orjson.OPT_SORT_KEYS)
 
 
+# --- how the projection stores an incident's claims -------------------------------------------
+
+_CLAIM_COLUMNS = tuple(f.name for f in dataclasses.fields(Claim))
+_claim_row = operator.attrgetter(*_CLAIM_COLUMNS)
+_ID, _SOURCE_ID, _RECORDED_AT = (_CLAIM_COLUMNS.index(n) for n in ("id", "source_id", "recorded_at"))
+
+
+def encode_claims(claims: Iterable[Claim]) -> bytes:
+    """The claims recorded under one slug as one JSON array of rows, each in `Claim`'s field
+    order (orjson writes ids and datetimes as their standard strings)."""
+    return orjson.dumps([_claim_row(c) for c in claims])
+
+
+def decode_claims(data: bytes) -> list[Claim]:
+    """Inverse of `encode_claims`."""
+    claims = []
+    for row in orjson.loads(data):
+        row[_ID] = UUID(row[_ID])
+        row[_SOURCE_ID] = UUID(row[_SOURCE_ID])
+        row[_RECORDED_AT] = dt.datetime.fromisoformat(row[_RECORDED_AT])
+        claims.append(Claim(*row))
+    return claims
+
+
 class TableState:
     """The fold's state kept in the projection tables (see `chronology.state.ArchiveState`).
 
-    Writes are held in memory and written with one `executemany` per table at `flush()`, inside
-    the same transaction; reads see them first."""
+    Claims are stored per incident: one `chron_incidents` row holds every claim recorded under
+    a slug, as folded, so a catch-up reads and writes one row per incident it touches and a
+    rebuild writes one row per incident rather than one per claim. A claim's own slug is found
+    in the log (its `Claim.Recorded` event, by the log's index of aggregate ids);
+    `chron_citations` says which incidents cite a source.
 
-    def __init__(self, tx: Transaction) -> None:
+    Rows read or written are held in memory and written with one `executemany` per table at
+    `flush()`, inside the same transaction; reads see them first. `empty=True` says the tables
+    held nothing when the transaction began (a rebuild), so slugs not yet held need no lookup."""
+
+    def __init__(self, tx: Transaction, locate_claim: Any = None, empty: bool = False) -> None:
         self.tx = tx
+        self.locate_claim = locate_claim
+        """claim id -> the slug it was recorded under (None when not in the log)."""
         self.aliases = dict(tx.rows("SELECT old, new FROM chron_aliases"))
         self.position = 0
-        self._claims: dict[UUID, Claim] = {}
-        self._claims_by_incident: dict[str, set[UUID]] = defaultdict(set)
+        self._stored: set[str] | None = set() if empty else None
+        """With `empty`: the slugs written so far in this transaction."""
+        self._incidents: dict[str, dict[UUID, Claim]] = {}
+        self._changed: set[str] = set()
+        self._home: dict[UUID, str] = {}
+        self._citations: set[tuple[str, str]] = set()
         self._sources: dict[UUID, Source] = {}
+        self._held = 0
+
+    def _read_incident(self, slug: str) -> dict[UUID, Claim]:
+        if self._stored is not None and slug not in self._stored:
+            return {}
+        row = self.tx.one("SELECT claims FROM chron_incidents WHERE slug = ?", (slug,))
+        return {c.id: c for c in decode_claims(row[0])} if row else {}
+
+    def _incident(self, slug: str) -> dict[UUID, Claim]:
+        """The claims recorded under `slug`, held from now on until `flush()`."""
+        claims = self._incidents.get(slug)
+        if claims is None:
+            claims = self._incidents[slug] = self._read_incident(slug)
+            self._home.update(dict.fromkeys(claims, slug))
+            self._held += len(claims)
+        return claims
 
     def get_source(self, source_id: UUID) -> Source | None:
         if source_id in self._sources:
             return self._sources[source_id]
         row = self.tx.one("SELECT body FROM chron_sources WHERE id = ?", (str(source_id),))
-        return Source(**untag(orjson.loads(row[0]))) if row else None
+        if row is None:
+            return None
+        source = self._sources[source_id] = Source(**untag(orjson.loads(row[0])))
+        return source
 
     def put_source(self, source: Source) -> None:
         self._sources[source.id] = source
 
     def get_claim(self, claim_id: UUID) -> Claim | None:
-        if claim_id in self._claims:
-            return self._claims[claim_id]
-        row = self.tx.one("SELECT body FROM chron_claims WHERE id = ?", (str(claim_id),))
-        return Claim(**untag(orjson.loads(row[0]))) if row else None
+        slug = self._home.get(claim_id)
+        if slug is None and self.locate_claim is not None:
+            slug = self.locate_claim(claim_id)
+        return self._incident(slug).get(claim_id) if slug is not None else None
 
     def put_claim(self, claim: Claim) -> None:
-        self._claims[claim.id] = claim
-        self._claims_by_incident[claim.incident].add(claim.id)
+        claims = self._incident(claim.incident)
+        if claim.id not in claims:
+            self._home[claim.id] = claim.incident
+            self._citations.add((str(claim.source_id), claim.incident))
+            self._held += 1
+        claims[claim.id] = claim
+        self._changed.add(claim.incident)
 
     def incidents_citing(self, source_id: UUID) -> set[str]:
-        rows = self.tx.rows("SELECT DISTINCT incident FROM chron_claims WHERE source_id = ?", (str(source_id),))
-        pending = {c.incident for c in self._claims.values() if c.source_id == source_id}
-        return {row[0] for row in rows} | pending
+        key = str(source_id)
+        rows = self.tx.rows("SELECT incident FROM chron_citations WHERE source_id = ?", (key,))
+        return {row[0] for row in rows} | {slug for source, slug in self._citations if source == key}
 
     def held(self) -> int:
-        return len(self._claims) + len(self._sources)
+        return self._held + len(self._sources)
 
     def flush(self) -> None:
-        """Write the held claims and sources."""
+        """Write the changed incidents, the new citations and the sources held."""
         self.tx.upsert_many(
-            "chron_claims",
-            ("id", "incident", "source_id", "body"),
-            ((str(c.id), c.incident, str(c.source_id), _dump(c)) for c in self._claims.values()),
+            "chron_incidents",
+            ("slug", "claims"),
+            ((slug, encode_claims(self._incidents[slug].values())) for slug in sorted(self._changed)),
+        )
+        self.tx.executemany(
+            "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            sorted(self._citations),
         )
         self.tx.upsert_many("chron_sources", ("id", "body"), ((str(s.id), _dump(s)) for s in self._sources.values()))
-        self._claims.clear()
-        self._claims_by_incident.clear()
+        if self._stored is not None:
+            self._stored |= self._changed
+        self._incidents.clear()
+        self._changed.clear()
+        self._home.clear()
+        self._citations.clear()
         self._sources.clear()
+        self._held = 0
 
     def canonical(self, slug: str) -> str:
         return follow_aliases(self.aliases, slug)
@@ -304,22 +378,22 @@ class TableState:
         return sorted(old for old in self.aliases if old != slug and self.canonical(old) == slug)
 
     def claims_of(self, slug: str) -> list[Claim]:
-        names = [slug, *self.aliases_of(slug)]
-        marks = ", ".join("?" for _ in names)
-        rows = self.tx.rows(f"SELECT id, body FROM chron_claims WHERE incident IN ({marks}) ORDER BY id", names)
-        pending = [self._claims[i] for name in names for i in sorted(self._claims_by_incident.get(name, ()))]
-        held = {str(c.id) for c in pending}
-        stored = [Claim(**untag(orjson.loads(body))) for claim_id, body in rows if claim_id not in held]
-        return stored + pending
+        """Every claim about the incident, under its own slug or any slug merged into it."""
+        claims = []
+        for name in (slug, *self.aliases_of(slug)):
+            held = self._incidents.get(name)
+            claims.extend((held if held is not None else self._read_incident(name)).values())
+        return claims
 
     def claims_about(self, views: list[IncidentView]) -> dict[UUID, Claim]:
         """Every claim the given views rest on: per incident for a few, in one scan for many."""
         if len(views) <= 200:
             return {c.id: c for v in views for c in self.claims_of(v.slug)}
-        wanted = {str(i) for v in views for i in v.claims}
-        rows = self.tx.rows("SELECT id, body FROM chron_claims")
-        claims = [Claim(**untag(orjson.loads(body))) for claim_id, body in rows if claim_id in wanted]
-        return {c.id: c for c in claims}
+        wanted = {i for v in views for i in v.claims}
+        found = {}
+        for (body,) in self.tx.rows("SELECT claims FROM chron_incidents"):
+            found.update((c.id, c) for c in decode_claims(body) if c.id in wanted)
+        return found
 
     def links_of(self, slug: str) -> list[Link]:
         rows = self.tx.rows("SELECT incident, relation, other, position FROM chron_links")
@@ -330,16 +404,16 @@ class TableState:
         ]
 
     def incident_slugs(self) -> list[str]:
-        rows = self.tx.rows("SELECT DISTINCT incident FROM chron_claims")
-        return sorted({self.canonical(row[0]) for row in rows} | {self.canonical(s) for s in self._claims_by_incident})
+        rows = self.tx.rows("SELECT slug FROM chron_incidents")
+        return sorted({self.canonical(row[0]) for row in rows} | {self.canonical(s) for s in self._changed})
 
     def views(self) -> list[IncidentView]:
         """Every stored view, in chronological order."""
-        return [IncidentView.from_dict(orjson.loads(b)) for b in self.tx.view_bodies()]
+        return [_stored_view(*row) for row in self.tx.view_rows()]
 
     def view(self, slug: str) -> IncidentView | None:
-        body = self.tx.view_body(self.canonical(slug))
-        return IncidentView.from_dict(orjson.loads(body)) if body else None
+        row = self.tx.view_row(self.canonical(slug))
+        return _stored_view(*row) if row else None
 
     @property
     def sources(self) -> dict[UUID, Source]:
@@ -347,27 +421,38 @@ class TableState:
         return {s.id: s for s in (Source(**untag(orjson.loads(r[0]))) for r in rows)}
 
 
-class TableViews:
-    """Views kept in chron_views; like TableState, writes are held until `flush()`."""
+def _stored_view(body: bytes, revision: int, changed_at: str | None) -> IncidentView:
+    return IncidentView.from_dict({**orjson.loads(body), "revision": revision, "changed_at": changed_at})
 
-    def __init__(self, tx: Transaction) -> None:
+
+class TableViews:
+    """Views kept in chron_views; like TableState, writes are held until `flush()`. The stored
+    body is the view's content (`IncidentView.content_json`), its digest that body's sha256."""
+
+    def __init__(self, tx: Transaction, empty: bool = False) -> None:
         self.tx = tx
-        self._held: dict[str, tuple[IncidentView, str]] = {}
+        self._held: dict[str, tuple[IncidentView, str, bytes]] = {}
+        self._stored: dict[str, tuple[str, int, dt.datetime | None]] | None = {} if empty else None
+        """With `empty` (nothing stored when the transaction began): what has been written since."""
 
     def current(self, slug: str):
         if slug in self._held:
-            view, digest = self._held[slug]
+            view, digest, _body = self._held[slug]
             return digest, view.revision, view.changed_at
+        if self._stored is not None:
+            return self._stored.get(slug)
         row = self.tx.one("SELECT digest, revision, changed_at FROM chron_views WHERE slug = ?", (slug,))
         if row is None:
             return None
         return row[0], row[1], dt.datetime.fromisoformat(row[2]) if row[2] else None
 
-    def put(self, view: IncidentView, digest: str) -> None:
-        self._held[view.slug] = (view, digest)
+    def put(self, view: IncidentView, digest: str, body: bytes) -> None:
+        self._held[view.slug] = (view, digest, body)
 
     def drop(self, slug: str) -> None:
         self._held.pop(slug, None)
+        if self._stored is not None:
+            self._stored.pop(slug, None)
         self.tx.execute("DELETE FROM chron_views WHERE slug = ?", (slug,))
 
     def flush(self) -> None:
@@ -381,11 +466,13 @@ class TableViews:
                     digest,
                     view.revision,
                     view.changed_at.isoformat() if view.changed_at else None,
-                    orjson.dumps(view.as_dict(), option=orjson.OPT_SORT_KEYS),
+                    body,
                 )
-                for view, digest in self._held.values()
+                for view, digest, body in self._held.values()
             ),
         )
+        if self._stored is not None:
+            self._stored.update((v.slug, (d, v.revision, v.changed_at)) for v, d, _ in self._held.values())
         self._held.clear()
 
 
@@ -427,12 +514,12 @@ class Database:
 
     def create_tables(self) -> None:
         blob = self.blob
+        without_rowid = "" if self.is_postgres else " WITHOUT ROWID"
         statements = [
             f"CREATE TABLE IF NOT EXISTS chron_sources (id TEXT PRIMARY KEY, body {blob} NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS chron_claims (id TEXT PRIMARY KEY, incident TEXT NOT NULL, "
-            f"source_id TEXT NOT NULL, body {blob} NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS chron_claims_incident ON chron_claims (incident)",
-            "CREATE INDEX IF NOT EXISTS chron_claims_source ON chron_claims (source_id)",
+            f"CREATE TABLE IF NOT EXISTS chron_incidents (slug TEXT PRIMARY KEY, claims {blob} NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS chron_citations (source_id TEXT NOT NULL, incident TEXT NOT NULL,"
+            f" PRIMARY KEY (source_id, incident)){without_rowid}",
             "CREATE TABLE IF NOT EXISTS chron_aliases (old TEXT PRIMARY KEY, new TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS chron_links (incident TEXT NOT NULL, relation TEXT NOT NULL,"
             " other TEXT NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (incident, relation, other))",
@@ -452,6 +539,7 @@ class Database:
             names = {row[0] for row in tx.rows("SELECT name FROM chron_tracking")}
             if names - {TRACKING_NAME}:  # views written by another version of the fold
                 tx.execute("DROP TABLE chron_tracking")
+                tx.execute("DROP TABLE IF EXISTS chron_claims")  # where formats before 5 kept claims
                 tx.execute(statements[-1])
                 tx.clear_views()
             tx.execute(
@@ -552,15 +640,24 @@ class Transaction:
         self.set_tracking_position(0)
 
     def clear_views(self) -> None:
-        for table in ("chron_sources", "chron_claims", "chron_aliases", "chron_links", "chron_views"):
+        for table in (
+            "chron_sources",
+            "chron_incidents",
+            "chron_citations",
+            "chron_aliases",
+            "chron_links",
+            "chron_views",
+        ):
             self.execute(f"DELETE FROM {table}")
 
-    def view_bodies(self) -> list[bytes]:
-        return [bytes(r[0]) for r in self.rows("SELECT body FROM chron_views ORDER BY sort_key, slug")]
+    def view_rows(self) -> list[tuple[bytes, int, str | None]]:
+        """(body, revision, changed_at) of every view, in chronological order."""
+        rows = self.rows("SELECT body, revision, changed_at FROM chron_views ORDER BY sort_key, slug")
+        return [(bytes(body), revision, changed_at) for body, revision, changed_at in rows]
 
-    def view_body(self, slug: str) -> bytes | None:
-        row = self.one("SELECT body FROM chron_views WHERE slug = ?", (slug,))
-        return bytes(row[0]) if row else None
+    def view_row(self, slug: str) -> tuple[bytes, int, str | None] | None:
+        row = self.one("SELECT body, revision, changed_at FROM chron_views WHERE slug = ?", (slug,))
+        return (bytes(row[0]), row[1], row[2]) if row else None
 
     def has_claims_about(self, slug: str) -> bool:
-        return self.one("SELECT 1 FROM chron_claims WHERE incident = ? LIMIT 1", (slug,)) is not None
+        return self.one("SELECT 1 FROM chron_incidents WHERE slug = ?", (slug,)) is not None

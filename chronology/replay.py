@@ -187,8 +187,8 @@ class _NotingViews(MemoryViews):
         super().__init__()
         self.state, self.slug, self.changes = state, slug, changes
 
-    def put(self, view: IncidentView, digest: str) -> None:
-        super().put(view, digest)
+    def put(self, view: IncidentView, digest: str, body: bytes) -> None:
+        super().put(view, digest, body)
         if view.slug == self.state.canonical(self.slug):
             self.changes.note(
                 view.fields, {"position": self.state.position, "recorded_at": view.changed_at.isoformat()}

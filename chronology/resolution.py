@@ -68,7 +68,9 @@ class FieldView:
     hedge: str | None = None
     retracted: tuple[UUID, ...] = field(default=())
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, text_ids: bool = True) -> dict[str, Any]:
+        """The field view as plain data; ids as text, or left as UUIDs for orjson to write."""
+        ids = _texts if text_ids else list
         return {
             "field": self.field,
             "best": self.best,
@@ -79,18 +81,22 @@ class FieldView:
             "status": self.status,
             "number_of_sources": self.number_of_sources,
             "disagreement": self.disagreement,
-            "supporting": [str(i) for i in self.supporting],
-            "dissenting": [str(i) for i in self.dissenting],
-            "retracted": [str(i) for i in self.retracted],
+            "supporting": ids(self.supporting),
+            "dissenting": ids(self.dissenting),
+            "retracted": ids(self.retracted),
             "alternatives": [
                 {
                     "value": a.value,
-                    "claims": [str(i) for i in a.claims],
-                    "sources": [str(i) for i in a.sources],
+                    "claims": ids(a.claims),
+                    "sources": ids(a.sources),
                 }
                 for a in self.alternatives
             ],
         }
+
+
+def _texts(ids: Sequence[UUID]) -> list[str]:
+    return [str(i) for i in ids]
 
 
 def field_view_from_dict(data: dict[str, Any]) -> FieldView:

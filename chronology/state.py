@@ -141,7 +141,7 @@ class MemoryState:
         return sorted({self.canonical(slug) for slug in self._by_incident})
 
     def aliases_of(self, slug: str) -> list[str]:
-        return sorted(old for old in self._by_incident if old != slug and self.canonical(old) == slug)
+        return sorted(old for old in self.aliases if old != slug and self.canonical(old) == slug)
 
     def claims_of(self, slug: str) -> list[Claim]:
         """Every claim about the incident, under its own slug or any slug merged into it."""

@@ -60,6 +60,24 @@ def untag(value: Any) -> Any:
     return value
 
 
+def decode_state(data: bytes) -> Any:
+    """`untag(orjson.loads(data))`, faster for the usual event: one whose tagged values (ids,
+    timestamps) are all at the top level. The bytes say how many tags there are; when the
+    top level holds fewer, the general walk runs instead, so the result is always the same."""
+    value = orjson.loads(data)
+    expected = data.count(b'"_type_"')
+    if not expected or type(value) is not dict:
+        return value if not expected else untag(value)
+    found = 0
+    for key, item in value.items():
+        if type(item) is dict and len(item) == 2 and "_type_" in item and "_data_" in item:
+            decode = _DECODERS.get(item["_type_"])
+            if decode is not None:
+                value[key] = decode(item["_data_"])
+                found += 1
+    return value if found == expected else untag(orjson.loads(data))
+
+
 class OrjsonTranscoder(Transcoder):
     """The transcoder every Chronology store uses."""
 
@@ -67,4 +85,4 @@ class OrjsonTranscoder(Transcoder):
         return orjson.dumps(tag(obj), option=orjson.OPT_SORT_KEYS)
 
     def decode(self, data: bytes) -> Any:
-        return untag(orjson.loads(data))
+        return decode_state(data)
