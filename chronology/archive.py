@@ -25,7 +25,7 @@ from chronology.errors import FactFileError, InvalidCorrection, StoreError, Unkn
 from chronology.factfile import FactFile
 from chronology.fields import RELIABILITY_GRADES
 from chronology.records import LoggedEvent
-from chronology.transcoder import OrjsonTranscoder
+from chronology.transcoder import OrjsonTranscoder, decode_state
 
 DEFAULT_STORE = "chron.db"
 RELATIONS = ("responds_to", "part_of", "follows")
@@ -378,10 +378,30 @@ class Archive(Application):
     def read(self, after: int = 0, upto: int | None = None) -> Iterator[LoggedEvent]:
         """The log in order after position `after`, decoded into domain events."""
         for logged in self.read_raw(after, upto):
-            stored = StoredEvent(logged.originator_id, logged.version, logged.topic, logged.state)
-            logged.event = self.mapper.to_domain_event(stored)
+            logged.event = self.decode(logged)
             logged.recorded_at = logged.event.timestamp
             yield logged
+
+    def decode(self, logged: LoggedEvent) -> Any:
+        """One stored event as a domain event: what eventsourcing's mapper makes of it, built
+        directly for the catalog's current-version events (no topic resolution, no id
+        conversion); anything else (an older class version to upcast) goes through the mapper."""
+        cls = _CURRENT_EVENT_CLASSES.get(logged.topic)
+        if cls is not None:
+            state = decode_state(logged.state)
+            if "class_version" not in state:
+                state["originator_id"] = logged.originator_id
+                state["originator_version"] = logged.version
+                event = object.__new__(cls)
+                object.__setattr__(event, "__dict__", state)
+                return event
+        return self.mapper.to_domain_event(
+            StoredEvent(logged.originator_id, logged.version, logged.topic, logged.state)
+        )
+
+
+_CURRENT_EVENT_CLASSES = {cls.TOPIC: cls for cls in domain.EVENT_CLASSES if getattr(cls, "class_version", 1) == 1}
+"""Event classes whose stored state needs no upcasting (every one, until a class version rises)."""
 
 
 def _reason(reason: str) -> str:

@@ -280,6 +280,8 @@ class TableState:
         self.locate_claim = locate_claim
         """claim id -> the slug it was recorded under (None when not in the log)."""
         self.aliases = dict(tx.rows("SELECT old, new FROM chron_aliases"))
+        self.links = [Link(*row) for row in tx.rows("SELECT incident, relation, other, position FROM chron_links")]
+        """Analysts' links between incidents: few, so read once."""
         self.position = 0
         self._stored: set[str] | None = set() if empty else None
         """With `empty`: the slugs written so far in this transaction."""
@@ -369,8 +371,11 @@ class TableState:
         self.tx.upsert("chron_aliases", ("old", "new"), (old, new))
 
     def add_link(self, link: Link) -> None:
+        if any((x.incident, x.relation, x.other) == (link.incident, link.relation, link.other) for x in self.links):
+            return
+        self.links.append(link)
         self.tx.execute(
-            "INSERT INTO chron_links (incident, relation, other, position) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO chron_links (incident, relation, other, position) VALUES (?, ?, ?, ?)",
             (link.incident, link.relation, link.other, link.position),
         )
 
@@ -396,11 +401,10 @@ class TableState:
         return found
 
     def links_of(self, slug: str) -> list[Link]:
-        rows = self.tx.rows("SELECT incident, relation, other, position FROM chron_links")
         return [
-            Link(slug, relation, self.canonical(other), position)
-            for incident, relation, other, position in rows
-            if self.canonical(incident) == slug
+            Link(slug, link.relation, self.canonical(link.other), link.position)
+            for link in self.links
+            if self.canonical(link.incident) == slug
         ]
 
     def incident_slugs(self) -> list[str]:

@@ -326,7 +326,9 @@ def resolve_field(
         low = min(r[0] for r in ranges)
         high = max(r[1] for r in ranges)
         best_number = best_value
-        stated = sorted({c.qualifier for c in active if point(c) == best_number}, key=lambda q: -PRECISION_SCORE[q])
+        stated = sorted(
+            {c.qualifier for c in active if point(c) == best_number}, key=lambda q: (-PRECISION_SCORE[q], q)
+        )
         qualifier = stated[0] if stated and stated[0] != "range" else "exact"
         if isinstance(active[0].value, dict):  # distance: the stated value with the best km
             stating_claim = next(c for c in active if point(c) == best_value)

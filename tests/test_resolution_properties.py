@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from uuid import uuid4
@@ -129,6 +132,38 @@ def test_retracted_and_deprecated_claims_never_count(claim_list, source_map):
 def test_retracting_every_claim_leaves_a_retracted_field(claim_list, source_map):
     withdrawn = [dataclasses.replace(c, retracted=True) for c in claim_list]
     assert resolve_field("killed", withdrawn, source_map).status == "retracted"
+
+
+_TIED_QUALIFIERS = """
+import datetime as dt
+from chronology.domain import source_id
+from chronology.records import Claim, Source
+from chronology.resolution import resolve_field
+from uuid import UUID
+s = source_id("s")
+sources = {s: Source(s, "s", "P", "t", dt.date(2020, 1, 1), "C")}
+def claim(n, qualifier):
+    return Claim(UUID(int=n), "a-b", "killed", 8, qualifier, s, {}, dt.datetime(2026, 1, 1), "t", n)
+for pair in (("at_least", "at_most"), ("at_most", "at_least"), ("about", "exact")):
+    print(resolve_field("killed", [claim(n, q) for n, q in enumerate(pair)], sources).qualifier)
+"""
+
+
+def test_the_best_view_does_not_depend_on_the_interpreters_hash_seed():
+    """Set order of strings changes with PYTHONHASHSEED: a view must not (replay --verify
+    compares views built by different processes). "at least 8" and "at most 8" tie on
+    precision; the qualifier shown is then the first in alphabetical order."""
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", _TIED_QUALIFIERS],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(8)
+    }
+    assert outputs == {"at_least\nat_least\nexact\n"}
 
 
 # --- incremental application equals full replay, on a real store -------------------------------
