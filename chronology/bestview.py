@@ -21,7 +21,15 @@ import orjson
 from chronology.domain import incident_id
 from chronology.fields import CATALOG
 from chronology.records import Claim, Link, Source
-from chronology.resolution import FieldView, Policy, balanced, field_view_from_dict, resolve_field
+from chronology.resolution import (
+    FieldView,
+    Policy,
+    balanced,
+    claim_order,
+    distinct_sources,
+    field_view_from_dict,
+    resolve_field,
+)
 
 GRADES = ("confirmed", "fair", "weak", "contested")
 """Airwars-style incident grades."""
@@ -132,7 +140,7 @@ def incident_view(
     policy: Policy = balanced,
 ) -> IncidentView:
     """Resolve every field of one incident and grade it."""
-    claims = list({claim.id: claim for claim in claims}.values())  # a claim counts once
+    claims = sorted({claim.id.int: claim for claim in claims}.values(), key=claim_order)  # a claim counts once
     by_field: dict[str, list[Claim]] = defaultdict(list)
     for claim in claims:
         by_field[claim.field].append(claim)
@@ -165,8 +173,8 @@ def incident_view(
         date=date_view.best if date_view else None,
         location=place_view.best if place_view else None,
         fields=views,
-        claims=tuple(sorted(c.id for c in claims)),
-        sources=tuple(sorted({c.source_id for c in claims})),
+        claims=tuple(c.id for c in claims),
+        sources=distinct_sources(claims),
         aliases=tuple(sorted(aliases)),
         links=tuple(sorted(link_pairs)),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import operator
 import sqlite3
@@ -171,14 +172,19 @@ class Projection:
         self.db = Database.for_archive(archive)
         self.db.create_tables()
 
-    def catch_up(self) -> Projection:
+    def catch_up(self, from_scratch: bool = False) -> Projection:
         """Apply whatever the log holds beyond the tracking position; cheap when nothing is new.
-        `self.recomputed` then names the incidents whose views were rebuilt."""
+        `from_scratch` empties the view first, in the same transaction (readers see the old
+        view until the new one is committed). `self.recomputed` then names the incidents whose
+        views were rebuilt."""
         self.recomputed: set[str] = set()
-        if self.position() >= self.archive.max_position():
+        if not from_scratch and self.position() >= self.archive.max_position():
             return self
-        with self.db.transaction() as tx:
+        with self.db.transaction() as tx, _collector_paused():
             position = tx.tracking_position(lock=True)
+            if from_scratch:
+                tx.clear()
+                position = 0
             empty = position == 0  # a new or cleared projection: its tables hold nothing yet
             state = TableState(tx, self.archive.incident_of_claim, empty=empty)
             views, chain = TableViews(tx, empty=empty), Chain(tx)
@@ -204,10 +210,8 @@ class Projection:
         return self
 
     def rebuild(self) -> Projection:
-        """Drop the materialized view and fold the whole log again."""
-        with self.db.transaction() as tx:
-            tx.clear()
-        return self.catch_up()
+        """Drop the materialized view and fold the whole log again, in one transaction."""
+        return self.catch_up(from_scratch=True)
 
     def position(self) -> int:
         with self.db.transaction(write=False) as tx:
@@ -231,6 +235,20 @@ class Projection:
 
     def close(self) -> None:
         self.db.close()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector during a fold. A large fold allocates millions of objects,
+    none of them in cycles; the collector would walk every live one again and again (a fifth
+    of a rebuild's time). It runs again, as before, when the fold ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _dump(record: Any) -> bytes:

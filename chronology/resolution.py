@@ -9,6 +9,7 @@ DESIGN.md §4; plugins may add policies through the `chronology_resolution_polic
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,7 +212,7 @@ def _balanced_key(kind: Any, candidate: Candidate, active: Sequence[Claim], sour
         not any(c.generic for c in stating),
         max(RELIABILITY_SCORE[sources[c.source_id].reliability] for c in stating),
         max(7 - (c.credibility or 6) for c in stating),
-        len({c.source_id for c in support}),
+        len({c.source_id.int for c in support}),
         _precision(kind, value, stating),
         max(sources[c.source_id].published_day for c in stating),
     )
@@ -226,16 +227,12 @@ def _precision(kind: Any, value: Any, stating: Sequence[Claim]) -> float:
     return max(PRECISION_SCORE[c.qualifier] for c in stating)
 
 
-# Claim ids sort as UUIDs: the same order as their fixed-width lowercase hex strings, without
-# building the strings.
-
-
 def _ranked(
     field_name: str, candidates: Sequence[Candidate], active: Sequence[Claim], sources: Mapping[UUID, Source]
 ) -> list[Candidate]:
     """Candidates in balanced order, best first; ties broken by the smallest claim id."""
     kind = field_type(field_name)
-    keyed = [(_balanced_key(kind, c, active, sources), min(x.id for x in c[1]), c) for c in candidates]
+    keyed = [(_balanced_key(kind, c, active, sources), min(x.id.int for x in c[1]), c) for c in candidates]
     keyed.sort(key=lambda k: k[1])
     keyed.sort(key=lambda k: k[0], reverse=True)
     return [c for _, _, c in keyed]
@@ -303,21 +300,26 @@ def resolve_field(
 ) -> FieldView:
     """The best view of one field from every claim about it (retracted ones included)."""
     kind = field_type(field_name)
-    claims = list({c.id: c for c in claims}.values())  # the same claim twice counts once
-    active = sorted((c for c in claims if c.counts), key=lambda c: c.id)
-    withdrawn = tuple(sorted(c.id for c in claims if not c.counts))
+    claims = sorted({c.id.int: c for c in claims}.values(), key=claim_order)  # a claim counts once
+    active = [c for c in claims if c.counts]
+    withdrawn = tuple(c.id for c in claims if not c.counts)
     if not active:
         return FieldView(field_name, None, "retracted", (), (), 0, 0.0, (), retracted=withdrawn)
 
     candidates = _candidates(kind, active)
+    support_claims: list[Claim] = []
+    dissenting: list[UUID] = []
     if kind in (TAGS, RELATION):
         best_value = _accumulate(kind, active)
-        supporting = [c.id for c in active]
-        dissenting: list[UUID] = []
+        support_claims = active
     else:
-        best_value, stating = policy(field_name, candidates, active, sources)
-        supporting = [c.id for c in active if agrees(kind, c, best_value, stating[0])]
-        dissenting = [c.id for c in active if c.id not in set(supporting)]
+        # One distinct value leaves nothing to choose: policies are asked only when there is.
+        best_value, stating = candidates[0] if len(candidates) == 1 else policy(field_name, candidates, active, sources)
+        for claim in active:
+            if agrees(kind, claim, best_value, stating[0]):
+                support_claims.append(claim)
+            else:
+                dissenting.append(claim.id)
 
     low = high = None
     qualifier = "exact"
@@ -337,26 +339,21 @@ def resolve_field(
     else:
         disagreement = round(len(dissenting) / len(active), 4)
 
-    support_claims = [c for c in active if c.id in set(supporting)]
     hedges = {c.hedge for c in support_claims if not c.generic}
     hedge = None if None in hedges or not hedges else sorted(hedges)[0]
     independent = len({sources[c.source_id].publisher for c in support_claims})
     status = _status(kind, active, support_claims, dissenting, independent, hedge)
     alternatives = tuple(
-        Alternative(
-            value=value,
-            claims=tuple(c.id for c in stating),
-            sources=tuple(sorted({c.source_id for c in stating})),
-        )
+        Alternative(value=value, claims=tuple(c.id for c in stating), sources=distinct_sources(stating))
         for value, stating in candidates
     )
     return FieldView(
         field=field_name,
         best=best_value,
         status=status,
-        supporting=tuple(supporting),
+        supporting=tuple(c.id for c in support_claims),
         dissenting=tuple(dissenting),
-        number_of_sources=len({c.source_id for c in active}),
+        number_of_sources=len({c.source_id.int for c in active}),
         disagreement=disagreement,
         alternatives=alternatives,
         low=low,
@@ -365,6 +362,20 @@ def resolve_field(
         hedge=hedge,
         retracted=withdrawn,
     )
+
+
+def claim_order(claim: Claim) -> int:
+    """Claims in the order of their ids (a UUID's int orders as the UUID does, without a
+    Python-level comparison per pair)."""
+    return claim.id.int
+
+
+def distinct_sources(claims: Sequence[Claim]) -> tuple[UUID, ...]:
+    """The sources of `claims`, each once, in id order."""
+    return tuple(sorted({c.source_id.int: c.source_id for c in claims}.values(), key=_uuid_int))
+
+
+_uuid_int = operator.attrgetter("int")
 
 
 def _candidates(kind: Any, active: Sequence[Claim]) -> list[Candidate]:
