@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """A document in the archive, as currently known (amendments and grades applied)."""
 
@@ -53,7 +53,7 @@ class Source:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     """One sourced fact and where it stands now: active, retracted, preferred or deprecated."""
 
