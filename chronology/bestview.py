@@ -28,6 +28,7 @@ from chronology.resolution import (
     claim_order,
     distinct_sources,
     field_view_from_dict,
+    id_texts,
     resolve_field,
 )
 
@@ -68,7 +69,7 @@ class IncidentView:
     def content(self, text_ids: bool = True) -> dict[str, Any]:
         """The view as plain data, without the projection's revision bookkeeping; ids as text,
         or left as UUIDs for orjson to write."""
-        ids = _texts if text_ids else list
+        ids = id_texts if text_ids else list
         return {
             "slug": self.slug,
             "id": str(self.id) if text_ids else self.id,
@@ -119,11 +120,12 @@ class IncidentView:
 
     def digest(self) -> str:
         """sha256 of the view's content: the projection counts a revision when it changes."""
-        return hashlib.sha256(self.content_json()).hexdigest()
+        return content_digest(self.content_json())
 
 
-def _texts(ids: Iterable[UUID]) -> list[str]:
-    return [str(i) for i in ids]
+def content_digest(body: bytes) -> str:
+    """The digest of a view's `content_json()`."""
+    return hashlib.sha256(body).hexdigest()
 
 
 def field_order(name: str) -> tuple[int, str]:

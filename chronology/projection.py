@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gc
-import hashlib
 import operator
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -25,11 +24,11 @@ from uuid import UUID
 
 import orjson
 
-from chronology.bestview import IncidentView, incident_view
+from chronology.bestview import IncidentView, content_digest, incident_view
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source
 from chronology.resolution import Policy, balanced
-from chronology.state import MemoryState, apply_event, follow_aliases
+from chronology.state import MemoryState, apply_event, follow_aliases, has_link
 from chronology.transcoder import tag, untag
 
 
@@ -90,7 +89,7 @@ def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, p
             continue
         view = build_view(state, slug, claims, policy)
         body = view.content_json()
-        digest = hashlib.sha256(body).hexdigest()
+        digest = content_digest(body)
         current = views.current(slug)
         if current is not None and current[0] == digest:
             revision, changed_at = current[1], current[2]
@@ -389,7 +388,7 @@ class TableState:
         self.tx.upsert("chron_aliases", ("old", "new"), (old, new))
 
     def add_link(self, link: Link) -> None:
-        if any((x.incident, x.relation, x.other) == (link.incident, link.relation, link.other) for x in self.links):
+        if has_link(self.links, link):
             return
         self.links.append(link)
         self.tx.execute(

@@ -71,7 +71,7 @@ class FieldView:
 
     def as_dict(self, text_ids: bool = True) -> dict[str, Any]:
         """The field view as plain data; ids as text, or left as UUIDs for orjson to write."""
-        ids = _texts if text_ids else list
+        ids = id_texts if text_ids else list
         return {
             "field": self.field,
             "best": self.best,
@@ -96,7 +96,7 @@ class FieldView:
         }
 
 
-def _texts(ids: Sequence[UUID]) -> list[str]:
+def id_texts(ids: Sequence[UUID]) -> list[str]:
     return [str(i) for i in ids]
 
 

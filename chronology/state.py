@@ -45,6 +45,12 @@ def follow_aliases(aliases: dict[str, str], slug: str) -> str:
     return slug
 
 
+def has_link(links: list[Link], link: Link) -> bool:
+    """Whether `links` already relate the same incidents the same way (a link is asserted once,
+    at its first position)."""
+    return any((x.incident, x.relation, x.other) == (link.incident, link.relation, link.other) for x in links)
+
+
 def apply_event(state: ArchiveState, position: int, event: Any) -> set[str]:
     """Fold one event into `state`; return the canonical slugs of the incidents it touches."""
     if isinstance(event, domain.Claim.Recorded):
@@ -132,7 +138,7 @@ class MemoryState:
         self.aliases[old] = new
 
     def add_link(self, link: Link) -> None:
-        if all((x.incident, x.relation, x.other) != (link.incident, link.relation, link.other) for x in self.links):
+        if not has_link(self.links, link):
             self.links.append(link)
 
     # reading

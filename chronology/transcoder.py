@@ -66,16 +66,19 @@ def decode_state(data: bytes) -> Any:
     top level holds fewer, the general walk runs instead, so the result is always the same."""
     value = orjson.loads(data)
     expected = data.count(b'"_type_"')
-    if not expected or type(value) is not dict:
-        return value if not expected else untag(value)
-    found = 0
-    for key, item in value.items():
-        if type(item) is dict and len(item) == 2 and "_type_" in item and "_data_" in item:
-            decode = _DECODERS.get(item["_type_"])
-            if decode is not None:
-                value[key] = decode(item["_data_"])
-                found += 1
-    return value if found == expected else untag(orjson.loads(data))
+    if not expected:
+        return value
+    if type(value) is dict:
+        found = 0
+        for key, item in value.items():
+            if type(item) is dict and len(item) == 2 and "_type_" in item and "_data_" in item:
+                decode = _DECODERS.get(item["_type_"])
+                if decode is not None:
+                    value[key] = decode(item["_data_"])
+                    found += 1
+        if found == expected:
+            return value
+    return untag(orjson.loads(data))
 
 
 class OrjsonTranscoder(Transcoder):
