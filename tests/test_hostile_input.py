@@ -283,10 +283,10 @@ def test_hostile_text_stays_inert_in_every_exporter(chron, tmp_path, text):
         "/feeds/ical%00.ics",
     ],
 )
-def test_path_traversal_in_urls_is_refused(path):
+def test_path_traversal_in_urls_is_refused(path, tmp_path):
     from chronology.server import FeedApp, HTTPError
 
-    app = FeedApp(store=":memory:")
+    app = FeedApp(store=str(tmp_path / "chron.db"))
     with pytest.raises(HTTPError) as refused:
         app.handle(path, b"", {}, {})
     assert refused.value.status == 404
