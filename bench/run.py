@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CHRON_PLUGINS", "ical,jsonld,csv")
 
-from bench.synthetic import write_corpus  # noqa: E402
+from bench.synthetic import retractions, write_corpus  # noqa: E402
+from chronology import domain  # noqa: E402
 from chronology.archive import Archive  # noqa: E402
 from chronology.factfile import read_fact_file  # noqa: E402
 from chronology.plugins import load_plugins  # noqa: E402
@@ -164,14 +165,26 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
             archive.ingest(fact_file, recorded_by="bench")
             progress(f"{kind} ingest", number, len(fact_files))
         ingest_seconds = time.perf_counter() - started
-        events = archive.max_position()
+        ingested = archive.max_position()
         rows = [(e.originator_id, e.version, e.topic, e.state) for e in archive.read_raw()]
         insert_seconds = baseline_insert(kind, store, rows)
         result["ingest"] = {
-            "events_per_s": events / ingest_seconds,
+            "events_per_s": ingested / ingest_seconds,
             "baseline_rows_per_s": len(rows) / insert_seconds,
             "ratio": insert_seconds / ingest_seconds,
         }
+
+        # Analysts' corrections: each retraction is its own transaction, as `chron retract` makes it.
+        recorded = [row[0] for row in rows if row[2] == domain.Claim.Recorded.TOPIC]
+        corrections = retractions(recorded)
+        started = time.perf_counter()
+        for number, (claim_id, reason) in enumerate(corrections, 1):
+            archive.retract(claim_id, reason, recorded_by="bench")
+            if number % 100 == 0 or number == len(corrections):
+                progress(f"{kind} retractions", number, len(corrections))
+        result["retractions"] = {"count": len(corrections), "per_s": len(corrections) / (time.perf_counter() - started)}
+        events = archive.max_position()
+        result["events"] = events
 
         projection = Projection(archive)
         started = time.perf_counter()
@@ -236,13 +249,15 @@ def main() -> None:
                 print(f"{kind}, {size} claims", file=sys.stderr)
                 results.append(bench(kind, size, Path(folder)))
     print(
-        f"\n{'store':<9}{'claims':>9} {'ingest ev/s':>12} {'x insert':>9} {'replay ev/s':>12} {'x read':>8}"
+        f"\n{'store':<9}{'claims':>9} {'ingest ev/s':>12} {'x insert':>9} {'retract/s':>10} {'replay ev/s':>12}"
+        f" {'x read':>8}"
         f" {'catch-up ms':>12} {'timeline s':>11} {'ical s':>7} {'jsonld s':>9} {'csv s':>6} {'peak MB':>8}"
     )
     for r in results:
         print(
             f"{r['store']:<9}{r['claims']:>9} {r['ingest']['events_per_s']:>12.0f} {r['ingest']['ratio']:>9.3f}"
-            f" {r['full_replay']['events_per_s']:>12.0f} {r['full_replay']['ratio']:>8.3f}"
+            f" {r['retractions']['per_s']:>10.0f} {r['full_replay']['events_per_s']:>12.0f}"
+            f" {r['full_replay']['ratio']:>8.3f}"
             f" {r['catch_up_one_claim_ms']:>12.1f} {r['load_timeline_s']:>11.2f}"
             f" {r['export_s']['ical']['seconds']:>7.2f} {r['export_s']['jsonld']['seconds']:>9.2f}"
             f" {r['export_s']['csv']['seconds']:>6.2f} {r['peak_memory_full_replay_mb']:>8.0f}"

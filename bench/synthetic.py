@@ -3,8 +3,8 @@
 Each incident gets a date (some only to the week or month), a place, a kind, a perpetrator
 (sometimes contested, sometimes hedged) and casualty and munition counts that sources report
 differently: exact, "about", "at least", "at most" and ranges. Claims are written as JSON Lines
-fact files (the bulk form), one file per batch of sources. `retractions(...)` picks claims to
-retract after ingest, deterministically.
+fact files (the bulk form), one file per batch of sources. `retractions(...)` picks, from the
+claims as logged, the ones an analyst later retracts (about one in 200), deterministically.
 
     python bench/synthetic.py --incidents 10000 --out /tmp/synthetic
 """
@@ -136,6 +136,16 @@ def write_corpus(
                 registered.clear()  # each file registers the sources it uses (re-registering is a no-op)
     flush()
     return files, total
+
+
+def retractions(claim_ids: list, seed: int = 7, share: float = 0.005) -> list[tuple]:
+    """(claim id, reason) for the claims to retract, in log order: a seeded sample of `claim_ids`
+    (as logged), each retraction with one of a few realistic reasons."""
+    rng = random.Random(seed)
+    count = max(1, round(len(claim_ids) * share)) if claim_ids else 0
+    chosen = sorted(rng.sample(range(len(claim_ids)), count))
+    reasons = ["mis-coded field", "duplicate of a wire report", "source withdrew the figure", "wrong incident"]
+    return [(claim_ids[index], rng.choice(reasons)) for index in chosen]
 
 
 def main() -> None:
