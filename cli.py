@@ -280,9 +280,7 @@ def show(ctx: click.Context, incident: str, policy: str, as_json: bool) -> None:
 
 
 def _claim_dict(claim: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    data = asdict(claim)
+    data = claim._asdict()
     data["id"], data["source_id"] = str(claim.id), str(claim.source_id)
     data["recorded_at"] = claim.recorded_at.isoformat()
     return data

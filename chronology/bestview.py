@@ -7,7 +7,6 @@ the projection stores, `chron replay`/`show` print, exporters receive and the se
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 from collections import defaultdict
@@ -157,7 +156,7 @@ def incident_view(
     if not active:
         # Everything was retracted: keep what it was called, when and where, so that
         # calendars can show the incident as cancelled rather than drop it.
-        revived = [dataclasses.replace(c, retracted=False, rank="normal") for c in claims]
+        revived = [c._replace(retracted=False, rank="normal") for c in claims]
         resolved = {
             name: resolve_field(name, [c for c in revived if c.field == name], sources, policy)
             for name in ("title", "date", "location")

@@ -1,11 +1,11 @@
 """The read-side records: one `Source` and one `Claim` type, as the projection, the best view,
-the exporters and the server all see them. Frozen: a correction makes a new record."""
+the exporters and the server all see them. Immutable: a correction makes a new record."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 
@@ -53,9 +53,12 @@ class Source:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One sourced fact and where it stands now: active, retracted, preferred or deprecated."""
+class Claim(NamedTuple):
+    """One sourced fact and where it stands now: active, retracted, preferred or deprecated.
+
+    A named tuple rather than a dataclass: a full replay makes one per claim in the log, and
+    a tuple is built several times faster than a frozen dataclass while being just as
+    immutable. A correction makes a new one with `claim._replace(...)`."""
 
     id: UUID
     incident: str
@@ -92,23 +95,34 @@ class Claim:
         recorded_by: str,
         position: int,
     ) -> Claim:
-        return cls(
-            id=id,
-            incident=content["incident"],
-            field=content["field"],
-            value=content["value"],
-            qualifier=content.get("qualifier", "exact"),
-            source_id=source_id,
-            evidence=content["evidence"],
-            recorded_at=recorded_at,
-            recorded_by=recorded_by,
-            position=position,
-            said_by=content.get("said_by"),
-            hedge=content.get("hedge"),
-            generic=content.get("generic", False),
-            credibility=content.get("credibility"),
-            note=content.get("note"),
+        get = content.get
+        return _new_claim(
+            cls,
+            (
+                id,
+                content["incident"],
+                content["field"],
+                content["value"],
+                get("qualifier", "exact"),
+                source_id,
+                content["evidence"],
+                recorded_at,
+                recorded_by,
+                position,
+                get("said_by"),
+                get("hedge"),
+                get("generic", False),
+                get("credibility"),
+                get("note"),
+                False,
+                None,
+                "normal",
+                None,
+            ),
         )
+
+
+_new_claim = tuple.__new__
 
 
 @dataclass(frozen=True)

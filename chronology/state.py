@@ -69,9 +69,9 @@ def apply_event(state: ArchiveState, position: int, event: Any) -> set[str]:
         if claim is None:  # cannot happen in a log written by Chronology
             return set()
         if isinstance(event, domain.Claim.Retracted):
-            claim = dataclasses.replace(claim, retracted=True, retraction_reason=event.reason)
+            claim = claim._replace(retracted=True, retraction_reason=event.reason)
         else:
-            claim = dataclasses.replace(claim, rank=event.rank, rank_reason=event.reason)
+            claim = claim._replace(rank=event.rank, rank_reason=event.reason)
         state.put_claim(claim)
         return {state.canonical(claim.incident)}
     if isinstance(event, domain.Source.Registered):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import subprocess
@@ -130,7 +129,7 @@ def test_retracted_and_deprecated_claims_never_count(claim_list, source_map):
 
 @given(unique_claims("killed", 8), sources())
 def test_retracting_every_claim_leaves_a_retracted_field(claim_list, source_map):
-    withdrawn = [dataclasses.replace(c, retracted=True) for c in claim_list]
+    withdrawn = [c._replace(retracted=True) for c in claim_list]
     assert resolve_field("killed", withdrawn, source_map).status == "retracted"
 
 
