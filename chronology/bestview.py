@@ -28,7 +28,7 @@ from chronology.resolution import (
     distinct_sources,
     field_view_from_dict,
     id_texts,
-    resolve_field,
+    resolve_distinct,
 )
 
 GRADES = ("confirmed", "fair", "weak", "contested")
@@ -145,7 +145,7 @@ def incident_view(
     by_field: dict[str, list[Claim]] = defaultdict(list)
     for claim in claims:
         by_field[claim.field].append(claim)
-    views = tuple(resolve_field(name, by_field[name], sources, policy) for name in sorted(by_field, key=field_order))
+    views = tuple(resolve_distinct(n, by_field[n], sources, policy) for n in sorted(by_field, key=field_order))
     resolved = {v.field: v for v in views}
     active = [c for c in claims if c.counts]
     link_pairs = {(link.relation, link.other) for link in links}
@@ -158,7 +158,7 @@ def incident_view(
         # calendars can show the incident as cancelled rather than drop it.
         revived = [c._replace(retracted=False, rank="normal") for c in claims]
         resolved = {
-            name: resolve_field(name, [c for c in revived if c.field == name], sources, policy)
+            name: resolve_distinct(name, [c for c in revived if c.field == name], sources, policy)
             for name in ("title", "date", "location")
             if name in by_field
         }
