@@ -229,7 +229,13 @@ class Archive(Application):
         return plan
 
     def existing(self, ids: list[UUID], batch: int = 500) -> set[UUID]:
-        """Which of `ids` already have events in the log (one query per `batch` ids)."""
+        """Which of `ids` already have events in the log (one query per `batch` ids).
+
+        Asks for each id's first event (version 1, which every aggregate has) by the full
+        primary key. Asking by id alone, PostgreSQL's planner, lacking statistics on a table
+        that grew within the hour, estimated thousands of rows per id and scanned the whole
+        table: ingest then slowed in proportion to the log (measured: 0.16 s per 500 ids at
+        600k events, against 1.6 ms by the full key)."""
         found: set[UUID] = set()
         unique = list(dict.fromkeys(ids))
         table = self.recorder.events_table_name
@@ -238,15 +244,15 @@ class Archive(Application):
             with self.recorder.datastore.transaction(commit=False) as cursor:
                 if self.is_postgres:
                     cursor.execute(
-                        f"SELECT DISTINCT originator_id FROM {self.recorder.datastore.schema}.{table}"
-                        " WHERE originator_id = ANY(%s)",
+                        f"SELECT originator_id FROM {self.recorder.datastore.schema}.{table}"
+                        " WHERE originator_id = ANY(%s) AND originator_version = 1",
                         (chunk,),
                     )
                     found.update(row["originator_id"] for row in cursor.fetchall())
                 else:
                     marks = ",".join("?" * len(chunk))
                     cursor.execute(
-                        f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})",
+                        f"SELECT originator_id FROM {table} WHERE originator_id IN ({marks}) AND originator_version = 1",
                         [i.hex for i in chunk],
                     )
                     found.update(UUID(row["originator_id"]) for row in cursor.fetchall())
@@ -355,24 +361,35 @@ class Archive(Application):
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
-    def read_raw(self, after: int = 0, upto: int | None = None, batch: int = 2000) -> Iterator[LoggedEvent]:
+    def read_raw(self, after: int = 0, upto: int | None = None, batch: int = 5000) -> Iterator[LoggedEvent]:
         """The log in order after position `after`, undecoded: position, id, version, topic and
-        stored bytes (what the digest chain and `log export` need; a tampered event may not decode)."""
+        stored bytes (what the digest chain and `log export` need; a tampered event may not decode).
+
+        One SELECT per `batch` rows straight from the recorder's table, by its notification id
+        (the same rows, order and bounds as eventsourcing's `select_notifications`, without a
+        notification object per row)."""
+        if self.is_postgres:
+            table = f"{self.recorder.datastore.schema}.{self.recorder.events_table_name}"
+            sql = (
+                f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table}"
+                " WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+            )
+        else:
+            sql = (
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.recorder.events_table_name}"
+                " WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+            )
+        stop = upto if upto is not None else 2**63 - 1
         position = after
         while True:
-            notifications = self.recorder.select_notifications(position, batch, stop=upto, inclusive_of_start=False)
-            for notification in notifications:
-                yield LoggedEvent(
-                    position=notification.id,
-                    recorded_at=None,
-                    topic=notification.topic,
-                    originator_id=notification.originator_id,
-                    version=notification.originator_version,
-                    event=None,
-                    state=notification.state,
-                )
-                position = notification.id
-            if len(notifications) < batch:
+            with self.recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(sql, (position, stop, batch))
+                rows = [tuple(row.values()) if type(row) is dict else tuple(row) for row in cursor.fetchall()]
+            for position, originator_id, version, topic, state in rows:
+                if type(originator_id) is str:  # SQLite keeps ids as hex text
+                    originator_id = UUID(originator_id)
+                yield LoggedEvent(position, None, topic, originator_id, version, None, bytes(state))
+            if len(rows) < batch:
                 return
 
     def read(self, after: int = 0, upto: int | None = None) -> Iterator[LoggedEvent]:

@@ -135,7 +135,7 @@ class Link:
     position: int
 
 
-@dataclass
+@dataclass(slots=True)
 class LoggedEvent:
     """One event of the log with its position and transaction time, as `chron log` lists it."""
 

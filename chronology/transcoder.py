@@ -60,6 +60,23 @@ def untag(value: Any) -> Any:
     return value
 
 
+_RECENT: dict[str, dict[str, Any]] = {name: {} for name in _DECODERS}
+"""Recently decoded tagged values, by type and text. Events in one log repeat the same few:
+every claim of a fact file has its transaction's timestamp and one of a few source ids. All
+four types are immutable, so one decoded value can be shared."""
+_RECENT_AT_MOST = 4096
+
+
+def _decode_tagged(name: str, text: str, decode: Any) -> Any:
+    recent = _RECENT[name]
+    value = recent.get(text)
+    if value is None:
+        if len(recent) >= _RECENT_AT_MOST:
+            recent.clear()
+        value = recent[text] = decode(text)
+    return value
+
+
 def decode_state(data: bytes) -> Any:
     """`untag(orjson.loads(data))`, faster for the usual event: one whose tagged values (ids,
     timestamps) are all at the top level. The bytes say how many tags there are; when the
@@ -72,9 +89,10 @@ def decode_state(data: bytes) -> Any:
         found = 0
         for key, item in value.items():
             if type(item) is dict and len(item) == 2 and "_type_" in item and "_data_" in item:
-                decode = _DECODERS.get(item["_type_"])
+                name = item["_type_"]
+                decode = _DECODERS.get(name)
                 if decode is not None:
-                    value[key] = decode(item["_data_"])
+                    value[key] = _decode_tagged(name, item["_data_"], decode)
                     found += 1
         if found == expected:
             return value
