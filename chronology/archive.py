@@ -252,7 +252,8 @@ class Archive(Application):
                 else:
                     marks = ",".join("?" * len(chunk))
                     cursor.execute(
-                        f"SELECT originator_id FROM {table} WHERE originator_id IN ({marks}) AND originator_version = 1",
+                        f"SELECT originator_id FROM {table}"
+                        f" WHERE originator_id IN ({marks}) AND originator_version = 1",
                         [i.hex for i in chunk],
                     )
                     found.update(UUID(row["originator_id"]) for row in cursor.fetchall())

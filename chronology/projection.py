@@ -28,7 +28,7 @@ from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source
 from chronology.resolution import Policy, balanced
 from chronology.state import MemoryState, apply_event, follow_aliases, has_link
-from chronology.transcoder import tag, untag
+from chronology.transcoder import shared, tag, untag
 
 
 class Views(Protocol):
@@ -271,8 +271,8 @@ def decode_claims(data: bytes) -> list[Claim]:
     claims = []
     for row in orjson.loads(data):
         row[_ID] = UUID(row[_ID])
-        row[_SOURCE_ID] = UUID(row[_SOURCE_ID])
-        row[_RECORDED_AT] = dt.datetime.fromisoformat(row[_RECORDED_AT])
+        row[_SOURCE_ID] = shared("uuid", row[_SOURCE_ID], UUID)
+        row[_RECORDED_AT] = shared("datetime", row[_RECORDED_AT], dt.datetime.fromisoformat)
         claims.append(_new_claim(Claim, row))
     return claims
 
@@ -300,20 +300,22 @@ class TableState:
         self.position = 0
         self._stored: set[str] | None = set() if empty else None
         """With `empty`: the slugs written so far in this transaction."""
-        self._incidents: dict[str, dict[UUID, Claim]] = {}
+        self._incidents: dict[str, dict[int, Claim]] = {}
+        """Slug -> its claims by id (as `UUID.int`: hashed in C, unlike a UUID)."""
         self._changed: set[str] = set()
-        self._home: dict[UUID, str] = {}
-        self._citations: set[tuple[str, str]] = set()
+        self._home: dict[int, str] = {}
+        self._citations: set[tuple[int, str]] = set()
+        """(source id as int, slug) for claims put since the last flush."""
         self._sources: dict[UUID, Source] = {}
         self._held = 0
 
-    def _read_incident(self, slug: str) -> dict[UUID, Claim]:
+    def _read_incident(self, slug: str) -> dict[int, Claim]:
         if self._stored is not None and slug not in self._stored:
             return {}
         row = self.tx.one("SELECT claims FROM chron_incidents WHERE slug = ?", (slug,))
-        return {c.id: c for c in decode_claims(row[0])} if row else {}
+        return {c.id.int: c for c in decode_claims(row[0])} if row else {}
 
-    def _incident(self, slug: str) -> dict[UUID, Claim]:
+    def _incident(self, slug: str) -> dict[int, Claim]:
         """The claims recorded under `slug`, held from now on until `flush()`."""
         claims = self._incidents.get(slug)
         if claims is None:
@@ -335,24 +337,25 @@ class TableState:
         self._sources[source.id] = source
 
     def get_claim(self, claim_id: UUID) -> Claim | None:
-        slug = self._home.get(claim_id)
+        slug = self._home.get(claim_id.int)
         if slug is None and self.locate_claim is not None:
             slug = self.locate_claim(claim_id)
-        return self._incident(slug).get(claim_id) if slug is not None else None
+        return self._incident(slug).get(claim_id.int) if slug is not None else None
 
     def put_claim(self, claim: Claim) -> None:
-        claims = self._incident(claim.incident)
-        if claim.id not in claims:
-            self._home[claim.id] = claim.incident
-            self._citations.add((str(claim.source_id), claim.incident))
+        slug = claim.incident
+        claims = self._incident(slug)
+        key = claim.id.int
+        if key not in claims:
+            self._home[key] = slug
+            self._citations.add((claim.source_id.int, slug))
             self._held += 1
-        claims[claim.id] = claim
-        self._changed.add(claim.incident)
+        claims[key] = claim
+        self._changed.add(slug)
 
     def incidents_citing(self, source_id: UUID) -> set[str]:
-        key = str(source_id)
-        rows = self.tx.rows("SELECT incident FROM chron_citations WHERE source_id = ?", (key,))
-        return {row[0] for row in rows} | {slug for source, slug in self._citations if source == key}
+        rows = self.tx.rows("SELECT incident FROM chron_citations WHERE source_id = ?", (str(source_id),))
+        return {row[0] for row in rows} | {slug for source, slug in self._citations if source == source_id.int}
 
     def held(self) -> int:
         return self._held + len(self._sources)
@@ -366,7 +369,7 @@ class TableState:
         )
         self.tx.executemany(
             "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            sorted(self._citations),
+            sorted((str(UUID(int=source)), slug) for source, slug in self._citations),
         )
         self.tx.upsert_many("chron_sources", ("id", "body"), ((str(s.id), _dump(s)) for s in self._sources.values()))
         if self._stored is not None:

@@ -60,15 +60,18 @@ def untag(value: Any) -> Any:
     return value
 
 
-_RECENT: dict[str, dict[str, Any]] = {name: {} for name in _DECODERS}
-"""Recently decoded tagged values, by type and text. Events in one log repeat the same few:
-every claim of a fact file has its transaction's timestamp and one of a few source ids. All
-four types are immutable, so one decoded value can be shared."""
+_RECENT: dict[str, dict[str, Any]] = {}
+"""Recently decoded values, by kind and text. Events in one log repeat the same few: every
+claim of a fact file has its transaction's timestamp and one of a few source ids. Only
+immutable values (ids, dates, timestamps, decimals) are kept, so one can be shared."""
 _RECENT_AT_MOST = 4096
 
 
-def _decode_tagged(name: str, text: str, decode: Any) -> Any:
-    recent = _RECENT[name]
+def shared(kind: str, text: str, decode: Any) -> Any:
+    """`decode(text)`, or the value decoded from the same text recently (same `kind`)."""
+    recent = _RECENT.get(kind)
+    if recent is None:
+        recent = _RECENT[kind] = {}
     value = recent.get(text)
     if value is None:
         if len(recent) >= _RECENT_AT_MOST:
@@ -92,7 +95,7 @@ def decode_state(data: bytes) -> Any:
                 name = item["_type_"]
                 decode = _DECODERS.get(name)
                 if decode is not None:
-                    value[key] = _decode_tagged(name, item["_data_"], decode)
+                    value[key] = shared(name, item["_data_"], decode)
                     found += 1
         if found == expected:
             return value
