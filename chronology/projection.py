@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import gc
 import sqlite3
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -23,12 +24,13 @@ from uuid import UUID
 
 import orjson
 
+from chronology import parallel
 from chronology.bestview import IncidentView, content_digest, incident_view
 from chronology.integrity import Chain
-from chronology.records import Claim, Link, LoggedEvent, Source
+from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
 from chronology.resolution import Policy, balanced
 from chronology.state import MemoryState, apply_event, follow_aliases, has_link
-from chronology.transcoder import shared, tag, untag
+from chronology.transcoder import tag, untag
 
 
 class Views(Protocol):
@@ -55,15 +57,18 @@ def fold(
     events: Iterable[LoggedEvent],
     policy: Policy = balanced,
     after_transaction: Any = None,
+    refresh_views: Any = None,
 ) -> FoldResult:
     """Apply `events` to `state`, refreshing `views` after each transaction (then calling
-    `after_transaction()`, e.g. to write out what the table state holds)."""
+    `after_transaction()`, e.g. to write out what the table state holds). `refresh_views`
+    replaces `refresh` (the projection's `HelpedRefresh`)."""
+    refresh_views = refresh_views or refresh
     result = FoldResult()
     dirty: set[str] = set()
     transaction_time: dt.datetime | None = None
     for logged in events:
         if transaction_time is not None and logged.recorded_at != transaction_time:
-            refresh(state, views, dirty, transaction_time, policy)
+            refresh_views(state, views, dirty, transaction_time, policy)
             result.recomputed |= dirty
             dirty = set()
             if after_transaction is not None:
@@ -74,7 +79,7 @@ def fold(
         dirty |= apply_event(state, logged.position, logged.event)
         state.position = result.last_position = logged.position
     if dirty:
-        refresh(state, views, dirty, transaction_time, policy)
+        refresh_views(state, views, dirty, transaction_time, policy)
         result.recomputed |= dirty
     return result
 
@@ -89,12 +94,18 @@ def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, p
         view = build_view(state, slug, claims, policy)
         body = view.content_json()
         digest = content_digest(body)
-        current = views.current(slug)
-        if current is not None and current[0] == digest:
-            revision, changed_at = current[1], current[2]
-        else:
-            revision, changed_at = (current[1] if current else 0) + 1, at
+        revision, changed_at = next_revision(views.current(slug), digest, at)
         views.put(dataclasses.replace(view, revision=revision, changed_at=changed_at), digest, body)
+
+
+def next_revision(
+    current: tuple[str, int, dt.datetime | None] | None, digest: str, at: dt.datetime | None
+) -> tuple[int, dt.datetime | None]:
+    """(revision, changed_at) of a view with content `digest`, given the stored (digest,
+    revision, changed_at): unchanged content keeps both, changed content is a new revision."""
+    if current is not None and current[0] == digest:
+        return current[1], current[2]
+    return (current[1] if current else 0) + 1, at
 
 
 def build_view(
@@ -160,13 +171,19 @@ version are then rebuilt from the log on first use (the log is the archive, view
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
 HOLD_AT_MOST = 20_000
 """Rows a catch-up holds in memory before writing them out (within its one transaction)."""
+PARALLEL_FROM = 20_000
+"""A catch-up with at least this many events to fold builds views in a helper process too
+(`chronology.parallel`)."""
 
 
 class Projection:
     """The best view materialized next to the log, caught up from its tracking position."""
 
-    def __init__(self, archive: Any) -> None:
+    def __init__(self, archive: Any, parallel_from: int | None = PARALLEL_FROM) -> None:
+        """`parallel_from`: fold with a helper process from this many new events on (None:
+        never; it is also off with `CHRON_PARALLEL=0` or on one core)."""
         self.archive = archive
+        self.parallel_from = parallel_from if parallel.enabled() else None
         self.db = Database.for_archive(archive)
         self.db.create_tables()
 
@@ -190,15 +207,29 @@ class Projection:
                 for _ in chain.extending(self.archive.read_raw(after=chain.position, upto=position)):
                     pass
 
+            helped = None
+            if self.parallel_from is not None and self.archive.max_position() - position >= self.parallel_from:
+                helped = HelpedRefresh(views, parallel.ViewBuilder(balanced))
+
             def write_out_if_large() -> None:
                 if state.held() > HOLD_AT_MOST:
-                    state.flush()
+                    state.flush()  # views still being built are written at a later flush
                     views.flush()
                     chain.flush()
 
-            result = fold(
-                state, views, chain.extending(self.archive.read(after=position)), after_transaction=write_out_if_large
-            )
+            try:
+                result = fold(
+                    state,
+                    views,
+                    chain.extending(self.archive.read(after=position)),
+                    after_transaction=write_out_if_large,
+                    refresh_views=helped,
+                )
+                if helped is not None:
+                    helped.settle(wait=True)
+            finally:
+                if helped is not None:
+                    helped.builder.close()
             state.flush()
             views.flush()
             chain.flush()
@@ -252,29 +283,6 @@ def _collector_paused() -> Iterator[None]:
 def _dump(record: Any) -> bytes:
     fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
     return orjson.dumps(tag(fields), option=orjson.OPT_SORT_KEYS)
-
-
-# --- how the projection stores an incident's claims -------------------------------------------
-
-_ID, _SOURCE_ID, _RECORDED_AT = (Claim._fields.index(n) for n in ("id", "source_id", "recorded_at"))
-_new_claim = tuple.__new__
-
-
-def encode_claims(claims: Iterable[Claim]) -> bytes:
-    """The claims recorded under one slug as one JSON array of rows, each in `Claim`'s field
-    order (orjson writes ids and datetimes as their standard strings)."""
-    return orjson.dumps([tuple(c) for c in claims])
-
-
-def decode_claims(data: bytes) -> list[Claim]:
-    """Inverse of `encode_claims`."""
-    claims = []
-    for row in orjson.loads(data):
-        row[_ID] = UUID(row[_ID])
-        row[_SOURCE_ID] = shared("uuid", row[_SOURCE_ID], UUID)
-        row[_RECORDED_AT] = shared("datetime", row[_RECORDED_AT], dt.datetime.fromisoformat)
-        claims.append(_new_claim(Claim, row))
-    return claims
 
 
 class TableState:
@@ -453,14 +461,15 @@ class TableViews:
 
     def __init__(self, tx: Transaction, empty: bool = False) -> None:
         self.tx = tx
-        self._held: dict[str, tuple[IncidentView, str, bytes]] = {}
+        self._held: dict[str, tuple[str, str, int, dt.datetime | None, bytes]] = {}
+        """slug -> (sort date, digest, revision, changed_at, body) to write."""
         self._stored: dict[str, tuple[str, int, dt.datetime | None]] | None = {} if empty else None
         """With `empty` (nothing stored when the transaction began): what has been written since."""
 
     def current(self, slug: str):
-        if slug in self._held:
-            view, digest, _body = self._held[slug]
-            return digest, view.revision, view.changed_at
+        held = self._held.get(slug)
+        if held is not None:
+            return held[1], held[2], held[3]
         if self._stored is not None:
             return self._stored.get(slug)
         row = self.tx.one("SELECT digest, revision, changed_at FROM chron_views WHERE slug = ?", (slug,))
@@ -469,7 +478,12 @@ class TableViews:
         return row[0], row[1], dt.datetime.fromisoformat(row[2]) if row[2] else None
 
     def put(self, view: IncidentView, digest: str, body: bytes) -> None:
-        self._held[view.slug] = (view, digest, body)
+        self.put_row(view.slug, view.sort_key[0], digest, view.revision, view.changed_at, body)
+
+    def put_row(
+        self, slug: str, sort_date: str, digest: str, revision: int, changed_at: dt.datetime | None, body: bytes
+    ) -> None:
+        self._held[slug] = (sort_date, digest, revision, changed_at, body)
 
     def drop(self, slug: str) -> None:
         self._held.pop(slug, None)
@@ -482,20 +496,49 @@ class TableViews:
             "chron_views",
             ("slug", "sort_key", "digest", "revision", "changed_at", "body"),
             (
-                (
-                    view.slug,
-                    view.sort_key[0],
-                    digest,
-                    view.revision,
-                    view.changed_at.isoformat() if view.changed_at else None,
-                    body,
-                )
-                for view, digest, body in self._held.values()
+                (slug, sort_date, digest, revision, changed_at.isoformat() if changed_at else None, body)
+                for slug, (sort_date, digest, revision, changed_at, body) in self._held.items()
             ),
         )
         if self._stored is not None:
-            self._stored.update((v.slug, (d, v.revision, v.changed_at)) for v, d, _ in self._held.values())
+            self._stored.update((slug, (row[1], row[2], row[3])) for slug, row in self._held.items())
         self._held.clear()
+
+
+class HelpedRefresh:
+    """`refresh` for the materialized projection with the views built by a helper process
+    (`chronology.parallel.ViewBuilder`). Each incident's inputs are taken when its transaction
+    ends, as `refresh` takes them; the built views are applied to `views` in that same order
+    (`settle`), so revisions and their dates come out exactly as `refresh` makes them."""
+
+    def __init__(self, views: TableViews, builder: parallel.ViewBuilder) -> None:
+        self.views = views
+        self.builder = builder
+        self._at: deque[dt.datetime | None] = deque()
+        """The transaction time of each incident sent and not yet applied, in order."""
+
+    def __call__(self, state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy) -> None:
+        for slug in sorted(slugs):
+            claims = state.claims_of(slug) if state.canonical(slug) == slug else []
+            if not claims:
+                self.builder.add((slug, None, (), ()), {})  # merged into another incident
+            else:
+                sources = {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
+                links, aliases = tuple(state.links_of(slug)), tuple(state.aliases_of(slug))
+                self.builder.add((slug, encode_claims(claims), links, aliases), sources)
+            self._at.append(at)
+        self.settle()
+
+    def settle(self, wait: bool = False) -> None:
+        """Apply the views built so far (with `wait`: every one sent)."""
+        for slug, built in self.builder.ready(wait):
+            at = self._at.popleft()
+            if built is None:
+                self.views.drop(slug)
+                continue
+            sort_date, digest, body = built
+            revision, changed_at = next_revision(self.views.current(slug), digest, at)
+            self.views.put_row(slug, sort_date, digest, revision, changed_at, body)
 
 
 # --- the database under the projection ----------------------------------------------------------

@@ -4,9 +4,14 @@ the exporters and the server all see them. Immutable: a correction makes a new r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from uuid import UUID
+
+import orjson
+
+from chronology.transcoder import shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,29 @@ class Claim(NamedTuple):
 
 
 _new_claim = tuple.__new__
+
+
+# --- claims as rows: how the projection stores an incident's claims ------------------------------
+
+_ID, _SOURCE_ID, _RECORDED_AT = (Claim._fields.index(n) for n in ("id", "source_id", "recorded_at"))
+
+
+def encode_claims(claims: Iterable[Claim]) -> bytes:
+    """Claims as one JSON array of rows, each in `Claim`'s field order (orjson writes ids and
+    datetimes as their standard strings): how the projection stores an incident's claims, and
+    how it hands them to a helper process."""
+    return orjson.dumps([tuple(c) for c in claims])
+
+
+def decode_claims(data: bytes) -> list[Claim]:
+    """Inverse of `encode_claims`."""
+    claims = []
+    for row in orjson.loads(data):
+        row[_ID] = UUID(row[_ID])
+        row[_SOURCE_ID] = shared("uuid", row[_SOURCE_ID], UUID)
+        row[_RECORDED_AT] = shared("datetime", row[_RECORDED_AT], dt.datetime.fromisoformat)
+        claims.append(_new_claim(Claim, row))
+    return claims
 
 
 @dataclass(frozen=True)

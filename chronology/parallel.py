@@ -1,0 +1,236 @@
+"""Building incident views in a helper process, so that a large fold uses a second core.
+
+Resolving an incident's fields is the largest part of a rebuild. While the projection reads
+and folds the log in its own process, `ViewBuilder` sends the incidents each transaction
+touched to one helper process (`python -m chronology.parallel`), in batches: each incident's
+claims as the projection stores them (`encode_claims`: compact, quick to decode) and the
+sources they cite. The helper returns each view as the projection stores it: sort date,
+digest and content JSON. Batches come back in the order they were sent, so the projection
+applies them, and counts revisions, exactly as if it had built them itself. When the helper
+is far behind, the calling process builds the next batch itself instead of queueing it.
+
+The helper is a plain subprocess speaking length-prefixed pickles over its stdin and stdout,
+not a `multiprocessing` pool: those start workers by re-running the caller's main script,
+which a script without a `__main__` guard does not survive.
+
+Only the materialized projection uses this, and only for large folds (see
+`chronology.projection.PARALLEL_FROM`); `CHRON_PARALLEL=0` turns it off.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+from uuid import UUID
+
+from chronology.bestview import content_digest, incident_view
+from chronology.records import Link, Source, decode_claims
+from chronology.resolution import Policy
+
+Job = tuple[str, bytes | None, tuple[Link, ...], tuple[str, ...]]
+"""(slug, its claims as `encode_claims` bytes or None when the slug was merged away, links, aliases)."""
+Built = tuple[str, tuple[str, str, bytes] | None]
+"""(slug, (sort date, digest, content JSON) or None: drop the view)."""
+
+BATCH = 200
+"""Incidents per batch."""
+IN_FLIGHT = 8
+"""Batches sent to the helper and not yet returned, at most: the rest wait here, so that
+whichever process is free can build them (order is restored when they are handed back)."""
+WAITING_AT_MOST = 64
+"""Batches waiting here, at most: beyond that the caller builds one itself before folding on."""
+
+
+class _Batch:
+    __slots__ = ("jobs", "sources", "built", "sent")
+
+    def __init__(self, jobs: list[Job], sources: dict[UUID, Source]) -> None:
+        self.jobs, self.sources = jobs, sources
+        self.built: list[Built] | None = None
+        self.sent = False
+
+
+def enabled() -> bool:
+    """Whether a helper process may be used: a second core, and not turned off."""
+    return os.environ.get("CHRON_PARALLEL", "1") != "0" and (os.cpu_count() or 1) > 1
+
+
+def build_batch(jobs: Sequence[Job], sources: dict[UUID, Source], policy: Policy) -> list[Built]:
+    """The views of a batch of incidents, as stored (runs in the helper, or in the caller)."""
+    built: list[Built] = []
+    for slug, claims, links, aliases in jobs:
+        if claims is None:
+            built.append((slug, None))
+            continue
+        view = incident_view(slug, decode_claims(claims), sources, links, aliases, policy)
+        body = view.content_json()
+        built.append((slug, (view.sort_key[0], content_digest(body), body)))
+    return built
+
+
+class HelperFailed(RuntimeError):
+    """The helper process failed to build a batch, or exited."""
+
+
+class ViewBuilder:
+    """Views built by one helper process and by the caller, handed back in the order their
+    incidents were added."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "chronology.parallel"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, daemon=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._writer.start()
+        self._reader.start()
+        self._batches: deque[_Batch] = deque()
+        """Every batch not yet handed back, oldest first."""
+        self._sent: deque[_Batch] = deque()
+        """The batches with the helper, in the order it returns them."""
+        self._jobs: list[Job] = []
+        self._sources: dict[UUID, Source] = {}
+
+    def add(self, job: Job, sources: dict[UUID, Source]) -> None:
+        self._jobs.append(job)
+        self._sources.update(sources)
+        if len(self._jobs) >= BATCH:
+            self._close_batch()
+
+    def _close_batch(self) -> None:
+        if self._jobs:
+            self._batches.append(_Batch(self._jobs, self._sources))
+            self._jobs, self._sources = [], {}
+        self._feed()
+        if sum(1 for b in self._batches if not b.sent and b.built is None) > WAITING_AT_MOST:
+            self._build_one_here()
+
+    def _feed(self) -> None:
+        """Send the oldest unbuilt batches to the helper, keeping `IN_FLIGHT` there."""
+        for batch in self._batches:
+            if len(self._sent) >= IN_FLIGHT:
+                return
+            if not batch.sent and batch.built is None:
+                frame = pickle.dumps((batch.jobs, batch.sources, self.policy), protocol=pickle.HIGHEST_PROTOCOL)
+                self._outbox.put(frame)
+                batch.sent = True
+                self._sent.append(batch)
+
+    def _build_one_here(self) -> bool:
+        """Build the newest batch nobody has taken; False if there is none."""
+        for batch in reversed(self._batches):
+            if not batch.sent and batch.built is None:
+                batch.built = build_batch(batch.jobs, batch.sources, self.policy)
+                return True
+        return False
+
+    def _take_replies(self, block: bool) -> None:
+        while self._sent:
+            try:
+                ok, built = self._inbox.get(block=block)
+            except queue.Empty:
+                return
+            if not ok:
+                raise HelperFailed(f"the view-building helper process failed:\n{built}")
+            self._sent.popleft().built = built
+            block = False
+
+    def ready(self, wait: bool = False) -> Iterator[Built]:
+        """The views built so far, in the order their jobs were added; with `wait`, all of
+        them (building here what the helper has not taken, rather than waiting for it)."""
+        if wait:
+            self._close_batch()
+        while self._batches:
+            self._take_replies(block=False)
+            self._feed()
+            head = self._batches[0]
+            if head.built is None:
+                if not wait:
+                    return
+                if not self._build_one_here():
+                    self._take_replies(block=True)
+                continue
+            self._batches.popleft()
+            yield from head.built
+
+    def close(self) -> None:
+        self._outbox.put(None)
+        self._writer.join()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._reader.join()
+
+    def _write(self) -> None:
+        pipe = self._process.stdin
+        try:
+            while (frame := self._outbox.get()) is not None:
+                _write_frame(pipe, frame)
+        except (BrokenPipeError, OSError):
+            pass  # the helper exited; the reader reports it
+        finally:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def _read(self) -> None:
+        pipe = self._process.stdout
+        while True:
+            frame = _read_frame(pipe)
+            if frame is None:
+                self._inbox.put((False, "it exited before returning every batch"))
+                return
+            self._inbox.put(pickle.loads(frame))
+
+
+def _write_frame(pipe: IO[bytes], frame: bytes) -> None:
+    pipe.write(struct.pack("<Q", len(frame)))
+    pipe.write(frame)
+    pipe.flush()
+
+
+def _read_frame(pipe: IO[bytes]) -> bytes | None:
+    header = pipe.read(8)
+    if len(header) < 8:
+        return None
+    (size,) = struct.unpack("<Q", header)
+    frame = pipe.read(size)
+    return frame if len(frame) == size else None
+
+
+def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    """The helper's loop: a batch in, its views (or the error) out, until the input ends."""
+    while (frame := _read_frame(requests)) is not None:
+        try:
+            jobs, sources, policy = pickle.loads(frame)
+            reply: tuple[bool, Any] = (True, build_batch(jobs, sources, policy))
+        except Exception:
+            reply = (False, traceback.format_exc())
+        _write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+if __name__ == "__main__":
+    import gc
+
+    gc.disable()  # as in the fold: many small objects, no cycles
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot corrupt a reply
+    serve(sys.stdin.buffer, replies)

@@ -1,0 +1,91 @@
+"""Views built in a helper process are the views the projection builds itself: same content,
+same revisions and dates, through corrections, merges and many transactions; a helper that
+fails leaves the projection as it was."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from chronology import parallel
+from chronology.archive import Archive
+from chronology.projection import Projection
+from tests.conftest import EVENTS
+
+TAJI = "2020-03-11-camp-taji-rocket-attack"
+STRIKES = "2020-03-12-us-retaliatory-strikes-in-iraq"
+ALBUKAMAL = "2020-03-albukamal-airstrikes"
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of two incidents, few in flight: every path (sent, built here, handed back in
+    order, backpressure) runs on the bundled chronology's dozen incidents."""
+    monkeypatch.setattr(parallel, "BATCH", 2)
+    monkeypatch.setattr(parallel, "IN_FLIGHT", 2)
+    monkeypatch.setattr(parallel, "WAITING_AT_MOST", 1)
+    monkeypatch.setenv("CHRON_PARALLEL", "1")
+
+
+def view_rows(projection: Projection) -> list[tuple]:
+    with projection.db.transaction(write=False) as tx:
+        rows = tx.rows("SELECT slug, sort_key, digest, revision, changed_at, body FROM chron_views ORDER BY slug")
+        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
+
+
+CORRECTIONS = [
+    ("grade", "consultancy-2020-03-12-al-taji-strike-brief", "A", "--reason", "vetted"),
+    ("merge", STRIKES, ALBUKAMAL, "--reason", "same operation"),
+    ("link", ALBUKAMAL, "follows", TAJI, "--reason", "retaliation"),
+]
+
+
+def corrected_archive(chron) -> Archive:
+    """The bundled chronology, then corrections, each its own transaction."""
+    chron("ingest", EVENTS)
+    claims = json.loads(chron("show", TAJI, "--json").stdout)["claims"]
+    chron("retract", next(c["id"] for c in claims if c["field"] == "munitions_hit"), "--reason", "caption")
+    chron("rank", next(c["id"] for c in claims if c["field"] == "killed"), "preferred", "--reason", "primary")
+    for correction in CORRECTIONS:
+        chron(*correction)
+    return Archive(chron.store)
+
+
+def test_a_rebuild_with_the_helper_is_identical_to_one_without(chron, small_batches):
+    archive = corrected_archive(chron)
+    alone = Projection(archive, parallel_from=None).rebuild()
+    expected = view_rows(alone)
+    alone.close()
+    helped = Projection(archive, parallel_from=0).rebuild()
+    assert view_rows(helped) == expected
+    assert len(expected) >= 10 and any(row[3] > 1 for row in expected)  # revisions were counted
+    helped.close()
+
+
+def test_catch_ups_with_the_helper_match_a_rebuild_without(chron, small_batches):
+    chron("ingest", EVENTS)
+    archive = Archive(chron.store)
+    helped = Projection(archive, parallel_from=0).catch_up()
+    for correction in CORRECTIONS:
+        chron(*correction)
+        helped.catch_up()
+    incremental = view_rows(helped)
+    helped.close()
+    alone = Projection(archive, parallel_from=None).rebuild()
+    assert view_rows(alone) == incremental
+    alone.close()
+
+
+def test_a_failed_helper_leaves_the_projection_as_it_was(chron, small_batches, monkeypatch):
+    chron("ingest", EVENTS)
+    archive = Archive(chron.store)
+    projection = Projection(archive, parallel_from=None).catch_up()
+    before, position = view_rows(projection), projection.position()
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the helper exits at once
+    with pytest.raises(parallel.HelperFailed, match="exited"):
+        Projection(archive, parallel_from=0).rebuild()
+    monkeypatch.undo()
+    assert view_rows(projection) == before and projection.position() == position
+    assert view_rows(Projection(archive, parallel_from=None).rebuild()) == before
