@@ -137,19 +137,25 @@ def baseline_read(kind: str, store: str) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
-def peak_memory_of_full_replay(store: str) -> float:
-    """MB of peak resident memory of a separate process that rebuilds the best view from 0.
+def peak_memory_of_full_replay(store: str) -> tuple[float, float]:
+    """MB of peak resident memory of a separate process that rebuilds the best view from 0,
+    and of the helper process it starts (`chronology.parallel`), if any.
 
-    Read from VmHWM in /proc/self/status, which starts afresh at exec: ru_maxrss would carry
-    over this (much larger) benchmark process's peak through fork."""
+    The rebuild's own peak is VmHWM in /proc/self/status, which starts afresh at exec
+    (ru_maxrss would carry over this much larger benchmark process's peak through fork); the
+    helper's is the rebuild process's RUSAGE_CHILDREN maximum, read once the helper has exited
+    (an upper bound: importing psycopg runs a short-lived library probe of about 30 MB)."""
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import resource\n"
         "from chronology.archive import Archive\nfrom chronology.projection import Projection\n"
         f"Projection(Archive({store!r})).rebuild()\n"
-        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))"
+        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')),"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(result.stdout.strip()) / 1024
+    own, helper = result.stdout.split()
+    return int(own) / 1024, int(helper) / 1024
 
 
 def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
@@ -230,7 +236,7 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
             result["export_s"][name] = {"seconds": time.perf_counter() - started, "mb": size / 1e6}
         progress(f"{kind} export", 1, 1)
         archive.close()
-        result["peak_memory_full_replay_mb"] = peak_memory_of_full_replay(store)
+        result["peak_memory_full_replay_mb"], result["peak_memory_helper_mb"] = peak_memory_of_full_replay(store)
     finally:
         drop_store(store)
     return result
@@ -252,6 +258,7 @@ def main() -> None:
         f"\n{'store':<9}{'claims':>9} {'ingest ev/s':>12} {'x insert':>9} {'retract/s':>10} {'replay ev/s':>12}"
         f" {'x read':>8}"
         f" {'catch-up ms':>12} {'timeline s':>11} {'ical s':>7} {'jsonld s':>9} {'csv s':>6} {'peak MB':>8}"
+        f" {'helper MB':>10}"
     )
     for r in results:
         print(
@@ -261,6 +268,7 @@ def main() -> None:
             f" {r['catch_up_one_claim_ms']:>12.1f} {r['load_timeline_s']:>11.2f}"
             f" {r['export_s']['ical']['seconds']:>7.2f} {r['export_s']['jsonld']['seconds']:>9.2f}"
             f" {r['export_s']['csv']['seconds']:>6.2f} {r['peak_memory_full_replay_mb']:>8.0f}"
+            f" {r['peak_memory_helper_mb']:>10.0f}"
         )
     print(
         "\nbaselines (rows/s): "
