@@ -1,5 +1,6 @@
-"""The performance benchmark: ingest, full replay, incremental catch-up, export and peak memory,
-each printed as a rate and as a ratio to a baseline measured in the same run on the same rows.
+"""The performance benchmark: ingest, analysts' retractions, full replay, incremental catch-up,
+export and peak memory, each printed as a rate and, for ingest and replay, as a ratio to a
+baseline measured in the same run on the same rows.
 
 Baselines (no Chronology code on the hot path):
   - insert: the same stored rows (id, version, topic, state bytes) inserted into an empty table
