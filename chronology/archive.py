@@ -52,6 +52,8 @@ def store_environment(store: str) -> dict[str, str]:
         }
     if "://" in store:
         raise StoreError(f"unknown store '{store}': expected a SQLite file path or postgresql://...")
+    if store == ":memory:" or store.startswith("file:"):
+        raise StoreError(f"store '{store}' is not a file: an archive is kept in a SQLite file or in PostgreSQL")
     path = Path(store)
     if path.is_dir():
         raise StoreError(f"store '{store}' is a folder: expected a SQLite file path")

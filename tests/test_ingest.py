@@ -232,6 +232,7 @@ def test_a_store_that_cannot_be_opened_is_one_clear_error(tmp_path):
         str(tmp_path / "missing" / "chron.db"): "folder",
         str(tmp_path): "is a folder",
         "mysql://somewhere/db": "unknown store",
+        ":memory:": "is not a file",
         "postgresql://postgres@127.0.0.1:1/nowhere": "cannot open store",
     }
     for store, message in cases.items():
