@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 QUALIFIERS = ("exact", "about", "at_least", "at_most", "range")
@@ -82,8 +83,11 @@ CATALOG: dict[str, FieldType] = {
 """Every field a claim may name. Counts may be broken down by group: `killed.us_military`."""
 
 
+@lru_cache(maxsize=4096)
 def field_type(field: str) -> FieldType:
-    """The type of a field name, or FieldProblem if the catalog does not know it."""
+    """The type of a field name, or FieldProblem if the catalog does not know it. Remembered:
+    resolution asks for the same few names once per field of every incident (a name that is
+    refused raises each time, and is not remembered)."""
     if field.startswith("x-") and len(field) > 2:
         return EXTENSION
     base, dot, group = field.partition(".")

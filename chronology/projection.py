@@ -87,7 +87,7 @@ def fold(
 def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced) -> None:
     """Rebuild the views of `slugs`; a content change is a new revision, dated `at`."""
     for slug in sorted(slugs):
-        claims = state.claims_of(slug) if state.canonical(slug) == slug else []
+        claims = current_claims(state, slug)
         if not claims:
             views.drop(slug)  # merged into another incident
             continue
@@ -108,11 +108,21 @@ def next_revision(
     return (current[1] if current else 0) + 1, at
 
 
+def current_claims(state: Any, slug: str) -> list[Claim]:
+    """The claims of the incident `slug` names; none if it was merged into another."""
+    return state.claims_of(slug) if state.canonical(slug) == slug else []
+
+
+def cited_sources(state: Any, claims: Iterable[Claim]) -> dict[UUID, Source]:
+    """The sources `claims` cite, as the folded state knows them."""
+    return {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
+
+
 def build_view(
     state: Any, slug: str, claims: list[Claim], policy: Policy = balanced, known_at: dt.date | None = None
 ) -> IncidentView:
     """The view of one incident from the folded state (optionally only claims public by a day)."""
-    sources = {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
+    sources = cited_sources(state, claims)
     if known_at is not None:
         claims = [c for c in claims if sources[c.source_id].published_day <= known_at]
     return incident_view(slug, claims, sources, state.links_of(slug), state.aliases_of(slug), policy)
@@ -509,7 +519,8 @@ class HelpedRefresh:
     """`refresh` for the materialized projection with the views built by a helper process
     (`chronology.parallel.ViewBuilder`). Each incident's inputs are taken when its transaction
     ends, as `refresh` takes them; the built views are applied to `views` in that same order
-    (`settle`), so revisions and their dates come out exactly as `refresh` makes them."""
+    (`settle`), so revisions and their dates come out exactly as `refresh` makes them. The
+    views and policy are those it was made with (`fold` passes the same ones)."""
 
     def __init__(self, views: TableViews, builder: parallel.ViewBuilder) -> None:
         self.views = views
@@ -519,13 +530,12 @@ class HelpedRefresh:
 
     def __call__(self, state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy) -> None:
         for slug in sorted(slugs):
-            claims = state.claims_of(slug) if state.canonical(slug) == slug else []
+            claims = current_claims(state, slug)
             if not claims:
                 self.builder.add((slug, None, (), ()), {})  # merged into another incident
             else:
-                sources = {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
                 links, aliases = tuple(state.links_of(slug)), tuple(state.aliases_of(slug))
-                self.builder.add((slug, encode_claims(claims), links, aliases), sources)
+                self.builder.add((slug, encode_claims(claims), links, aliases), cited_sources(state, claims))
             self._at.append(at)
         self.settle()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -236,7 +235,7 @@ def _ranked(
     field_name: str, candidates: Sequence[Candidate], active: Sequence[Claim], sources: Mapping[UUID, Source]
 ) -> list[Candidate]:
     """Candidates in balanced order, best first; ties broken by the smallest claim id."""
-    kind = _field_type(field_name)
+    kind = field_type(field_name)
     keyed = [(_balanced_key(kind, c, active, sources), min(x.id.int for x in c[1]), c) for c in candidates]
     keyed.sort(key=lambda k: k[1])
     keyed.sort(key=lambda k: k[0], reverse=True)
@@ -251,7 +250,7 @@ def balanced(field_name, candidates, active, sources) -> Candidate:
 
 def conservative(field_name, candidates, active, sources) -> Candidate:
     """The lowest figure, the least precise place, the widest date."""
-    kind = _field_type(field_name)
+    kind = field_type(field_name)
     ranked = _ranked(field_name, candidates, active, sources)
     if kind.numeric:
         return min(ranked, key=lambda c: point(c[1][0]))
@@ -264,7 +263,7 @@ def conservative(field_name, candidates, active, sources) -> Candidate:
 
 def informative(field_name, candidates, active, sources) -> Candidate:
     """The highest figure, the most precise place and date."""
-    kind = _field_type(field_name)
+    kind = field_type(field_name)
     ranked = _ranked(field_name, candidates, active, sources)
     if kind.numeric:
         return max(ranked, key=lambda c: point(c[1][0]))
@@ -316,7 +315,7 @@ def resolve_distinct(
 ) -> FieldView:
     """`resolve_field` for claims already distinct and in `claim_order` (as `incident_view`
     passes them)."""
-    kind = _field_type(field_name)
+    kind = field_type(field_name)
     active = [c for c in claims if c.counts]
     withdrawn = () if len(active) == len(claims) else tuple(c.id for c in claims if not c.counts)
     if not active:
@@ -405,12 +404,6 @@ def _candidates(kind: Any, active: Sequence[Claim]) -> list[Candidate]:
         value = point(claim) if kind.numeric else claim.value
         groups.setdefault(_key(value), (value, []))[1].append(claim)
     return [groups[k] for k in sorted(groups)]
-
-
-@cache
-def _field_type(field_name: str) -> Any:
-    """`field_type`, remembered (field names are few; resolution asks for each many times)."""
-    return field_type(field_name)
 
 
 def _accumulate(kind: Any, active: Sequence[Claim]) -> list[str]:
