@@ -43,7 +43,7 @@ def store_environment(store: str) -> dict[str, str]:
         url = urlparse(store)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": "chronology.stores:ChunkedPostgresApplicationRecorder",
+            "APPLICATION_RECORDER_TOPIC": "chronology.stores:CopyingPostgresApplicationRecorder",
             "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),

@@ -223,6 +223,33 @@ def test_a_large_file_is_ingested_whole_in_one_transaction(chron, tmp_path):
     assert len(events) == 12_001 and len({e["recorded_at"] for e in events}) == 1
 
 
+def test_a_batch_with_one_duplicate_appends_nothing_and_the_next_gets_its_own_positions(store):
+    """The recorder's insert (COPY on PostgreSQL) is all or nothing, and the positions it hands
+    back are those of the rows it wrote, even after a rolled-back insert left a gap in them."""
+    import uuid
+
+    from eventsourcing.persistence import IntegrityError, StoredEvent
+
+    from chronology.archive import Archive
+
+    def rows(n):
+        return [StoredEvent(uuid.uuid4(), 1, "chronology.test:Probe", b'{"n":%d}' % i) for i in range(n)]
+
+    archive = Archive(store)
+    first = rows(3)
+    assert list(archive.recorder.insert_events(first)) == [1, 2, 3]
+    with pytest.raises(IntegrityError):
+        archive.recorder.insert_events([*rows(5), first[1]])
+    assert archive.max_position() == 3
+    second = rows(4)
+    positions = archive.recorder.insert_events(second)
+    logged = {e.position: e for e in archive.read_raw()}
+    assert len(logged) == 7 and sorted(positions) == sorted(set(logged) - {1, 2, 3})
+    assert [logged[p].originator_id for p in positions] == [e.originator_id for e in second]
+    assert [logged[p].state for p in positions] == [e.state for e in second]
+    archive.close()
+
+
 def test_a_store_that_cannot_be_opened_is_one_clear_error(tmp_path):
     from click.testing import CliRunner
 
