@@ -4,10 +4,11 @@ Resolving an incident's fields is the largest part of a rebuild. While the proje
 and folds the log in its own process, `ViewBuilder` sends the incidents each transaction
 touched to one helper process (`python -m chronology.parallel`), in batches: each incident's
 claims as the projection stores them (`encode_claims`: compact, quick to decode) and the
-sources they cite. The helper returns each view as the projection stores it: sort date,
-digest and content JSON. Batches come back in the order they were sent, so the projection
-applies them, and counts revisions, exactly as if it had built them itself. When the helper
-is far behind, the calling process builds the next batch itself instead of queueing it.
+sources they cite (each version of a source once: the helper keeps what it was sent). The
+helper returns each view as the projection stores it: sort date, digest and content JSON.
+Batches come back in the order they were sent, so the projection applies them, and counts
+revisions, exactly as if it had built them itself. When the helper is behind, the calling
+process builds the newest waiting batch itself, from the claims it still holds.
 
 The helper is a plain subprocess speaking length-prefixed pickles over its stdin and stdout,
 not a `multiprocessing` pool: those start workers by re-running the caller's main script,
@@ -28,13 +29,13 @@ import sys
 import threading
 import traceback
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
 
 from chronology.bestview import content_digest, incident_view
-from chronology.records import Link, Source, decode_claims
+from chronology.records import Claim, Link, Source, decode_claims
 from chronology.resolution import Policy
 
 Job = tuple[str, bytes | None, tuple[Link, ...], tuple[str, ...]]
@@ -52,10 +53,12 @@ WAITING_AT_MOST = 64
 
 
 class _Batch:
-    __slots__ = ("jobs", "sources", "built", "sent")
+    __slots__ = ("jobs", "claims", "sources", "built", "sent")
 
-    def __init__(self, jobs: list[Job], sources: dict[UUID, Source]) -> None:
-        self.jobs, self.sources = jobs, sources
+    def __init__(self, jobs: list[Job], claims: list[list[Claim]], sources: dict[UUID, Source]) -> None:
+        self.jobs, self.claims, self.sources = jobs, claims, sources
+        """The jobs; each job's claims as the caller holds them (to build it here); the sources
+        they cite."""
         self.built: list[Built] | None = None
         self.sent = False
 
@@ -65,14 +68,18 @@ def enabled() -> bool:
     return os.environ.get("CHRON_PARALLEL", "1") != "0" and (os.cpu_count() or 1) > 1
 
 
-def build_batch(jobs: Sequence[Job], sources: dict[UUID, Source], policy: Policy) -> list[Built]:
-    """The views of a batch of incidents, as stored (runs in the helper, or in the caller)."""
+def build_batch(
+    jobs: Sequence[Job], sources: Mapping[UUID, Source], policy: Policy, claims: Sequence[list[Claim]] | None = None
+) -> list[Built]:
+    """The views of a batch of incidents, as stored: in the helper, from each job's encoded
+    claims; in the caller, from the `claims` it holds for each job."""
     built: list[Built] = []
-    for slug, claims, links, aliases in jobs:
-        if claims is None:
+    for number, (slug, encoded, links, aliases) in enumerate(jobs):
+        if encoded is None:
             built.append((slug, None))
             continue
-        view = incident_view(slug, decode_claims(claims), sources, links, aliases, policy)
+        held = claims[number] if claims is not None else decode_claims(encoded)
+        view = incident_view(slug, held, sources, links, aliases, policy)
         body = view.content_json()
         built.append((slug, (view.sort_key[0], content_digest(body), body)))
     return built
@@ -104,18 +111,23 @@ class ViewBuilder:
         self._sent: deque[_Batch] = deque()
         """The batches with the helper, in the order it returns them."""
         self._jobs: list[Job] = []
+        self._claims: list[list[Claim]] = []
         self._sources: dict[UUID, Source] = {}
+        self._helper_has: dict[UUID, Source] = {}
+        """The version of each source last sent to the helper, which keeps every one it is sent."""
 
-    def add(self, job: Job, sources: dict[UUID, Source]) -> None:
+    def add(self, job: Job, claims: list[Claim], sources: dict[UUID, Source]) -> None:
+        """Queue one incident: its job, the claims encoded in it, the sources they cite."""
         self._jobs.append(job)
+        self._claims.append(claims)
         self._sources.update(sources)
         if len(self._jobs) >= BATCH:
             self._close_batch()
 
     def _close_batch(self) -> None:
         if self._jobs:
-            self._batches.append(_Batch(self._jobs, self._sources))
-            self._jobs, self._sources = [], {}
+            self._batches.append(_Batch(self._jobs, self._claims, self._sources))
+            self._jobs, self._claims, self._sources = [], [], {}
         self._feed()
         if sum(1 for b in self._batches if not b.sent and b.built is None) > WAITING_AT_MOST:
             self._build_one_here()
@@ -126,16 +138,22 @@ class ViewBuilder:
             if len(self._sent) >= IN_FLIGHT:
                 return
             if not batch.sent and batch.built is None:
-                frame = pickle.dumps((batch.jobs, batch.sources, self.policy), protocol=pickle.HIGHEST_PROTOCOL)
+                # Batches reach the helper in this order, so it already holds every source
+                # version sent before: only new ones (or new versions) go with this batch.
+                news = {i: s for i, s in batch.sources.items() if self._helper_has.get(i) is not s}
+                self._helper_has.update(news)
+                frame = pickle.dumps((batch.jobs, news, self.policy), protocol=pickle.HIGHEST_PROTOCOL)
                 self._outbox.put(frame)
                 batch.sent = True
+                batch.claims = []  # the helper builds it
                 self._sent.append(batch)
 
     def _build_one_here(self) -> bool:
         """Build the newest batch nobody has taken; False if there is none."""
         for batch in reversed(self._batches):
             if not batch.sent and batch.built is None:
-                batch.built = build_batch(batch.jobs, batch.sources, self.policy)
+                batch.built = build_batch(batch.jobs, batch.sources, self.policy, batch.claims)
+                batch.claims = []
                 return True
         return False
 
@@ -218,9 +236,11 @@ def _read_frame(pipe: IO[bytes]) -> bytes | None:
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """The helper's loop: a batch in, its views (or the error) out, until the input ends."""
+    sources: dict[UUID, Source] = {}
     while (frame := _read_frame(requests)) is not None:
         try:
-            jobs, sources, policy = pickle.loads(frame)
+            jobs, news, policy = pickle.loads(frame)
+            sources.update(news)
             reply: tuple[bool, Any] = (True, build_batch(jobs, sources, policy))
         except Exception:
             reply = (False, traceback.format_exc())
