@@ -30,6 +30,7 @@ from chronology.resolution import (
     id_texts,
     resolve_distinct,
 )
+from chronology.transcoder import uuid_in
 
 GRADES = ("confirmed", "fair", "weak", "contested")
 """Airwars-style incident grades."""
@@ -97,8 +98,8 @@ class IncidentView:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IncidentView:
-        """Inverse of `as_dict`."""
+    def from_dict(cls, data: dict[str, Any], memo: dict[str, UUID] | None = None) -> IncidentView:
+        """Inverse of `as_dict`; `memo` shares one UUID per id text across the views read."""
         changed_at = data.get("changed_at")
         return cls(
             slug=data["slug"],
@@ -108,9 +109,9 @@ class IncidentView:
             retracted=data["retracted"],
             date=data["date"],
             location=data["location"],
-            fields=tuple(field_view_from_dict(f) for f in data["fields"]),
-            claims=tuple(UUID(i) for i in data["claims"]),
-            sources=tuple(UUID(i) for i in data["sources"]),
+            fields=tuple(field_view_from_dict(f, memo) for f in data["fields"]),
+            claims=tuple(uuid_in(memo, i) for i in data["claims"]),
+            sources=tuple(uuid_in(memo, i) for i in data["sources"]),
             aliases=tuple(data["aliases"]),
             links=tuple((relation, other) for relation, other in data["links"]),
             revision=data.get("revision", 0),

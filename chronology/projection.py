@@ -326,6 +326,8 @@ class TableState:
         """(source id as int, slug) for claims put since the last flush."""
         self._sources: dict[UUID, Source] = {}
         self._held = 0
+        self._ids: dict[str, UUID] = {}
+        """One UUID per id text for the views and claims read out (`views`, `claims_about`)."""
 
     def _read_incident(self, slug: str) -> dict[int, Claim]:
         if self._stored is not None and slug not in self._stored:
@@ -433,7 +435,7 @@ class TableState:
         wanted = {i for v in views for i in v.claims}
         found = {}
         for (body,) in self.tx.rows("SELECT claims FROM chron_incidents"):
-            found.update((c.id, c) for c in decode_claims(body) if c.id in wanted)
+            found.update((c.id, c) for c in decode_claims(body, self._ids) if c.id in wanted)
         return found
 
     def links_of(self, slug: str) -> list[Link]:
@@ -449,11 +451,11 @@ class TableState:
 
     def views(self) -> list[IncidentView]:
         """Every stored view, in chronological order."""
-        return [_stored_view(*row) for row in self.tx.view_rows()]
+        return [_stored_view(*row, self._ids) for row in self.tx.view_rows()]
 
     def view(self, slug: str) -> IncidentView | None:
         row = self.tx.view_row(self.canonical(slug))
-        return _stored_view(*row) if row else None
+        return _stored_view(*row, self._ids) if row else None
 
     @property
     def sources(self) -> dict[UUID, Source]:
@@ -461,8 +463,8 @@ class TableState:
         return {s.id: s for s in (Source(**untag(orjson.loads(r[0]))) for r in rows)}
 
 
-def _stored_view(body: bytes, revision: int, changed_at: str | None) -> IncidentView:
-    return IncidentView.from_dict({**orjson.loads(body), "revision": revision, "changed_at": changed_at})
+def _stored_view(body: bytes, revision: int, changed_at: str | None, memo: dict[str, UUID]) -> IncidentView:
+    return IncidentView.from_dict({**orjson.loads(body), "revision": revision, "changed_at": changed_at}, memo)
 
 
 class TableViews:

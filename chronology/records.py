@@ -11,7 +11,7 @@ from uuid import UUID
 
 import orjson
 
-from chronology.transcoder import shared
+from chronology.transcoder import shared, uuid_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +142,11 @@ def encode_claims(claims: Iterable[Claim]) -> bytes:
     return orjson.dumps([tuple(c) for c in claims])
 
 
-def decode_claims(data: bytes) -> list[Claim]:
-    """Inverse of `encode_claims`."""
+def decode_claims(data: bytes, memo: dict[str, UUID] | None = None) -> list[Claim]:
+    """Inverse of `encode_claims` (`memo`: see `chronology.transcoder.uuid_in`)."""
     claims = []
     for row in orjson.loads(data):
-        row[_ID] = UUID(row[_ID])
+        row[_ID] = uuid_in(memo, row[_ID])
         row[_SOURCE_ID] = shared("uuid", row[_SOURCE_ID], UUID)
         row[_RECORDED_AT] = shared("datetime", row[_RECORDED_AT], dt.datetime.fromisoformat)
         claims.append(_new_claim(Claim, row))

@@ -80,6 +80,17 @@ def shared(kind: str, text: str, decode: Any) -> Any:
     return value
 
 
+def uuid_in(memo: dict[str, UUID] | None, text: str) -> UUID:
+    """`UUID(text)`, made once per text while `memo` lives (a timeline names each claim id in
+    several places: the claim, its field's supporters or dissenters, its alternative)."""
+    if memo is None:
+        return UUID(text)
+    found = memo.get(text)
+    if found is None:
+        found = memo[text] = UUID(text)
+    return found
+
+
 def decode_state(data: bytes) -> Any:
     """`untag(orjson.loads(data))`, faster for the usual event: one whose tagged values (ids,
     timestamps) are all at the top level. The bytes say how many tags there are; when the
