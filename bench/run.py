@@ -16,6 +16,7 @@ Not part of the test suite: numbers, not pass/fail.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sqlite3
@@ -184,6 +185,11 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         # Analysts' corrections: each retraction is its own transaction, as `chron retract` makes it.
         recorded = [row[0] for row in rows if row[2] == domain.Claim.Recorded.TOPIC]
         corrections = retractions(recorded)
+        source = fact_files[0].sources[0].key
+        # Let go of the corpus (millions of objects at 1M claims): every later phase should
+        # run in a process the size of a `chron` command's, not pay for collecting these.
+        del rows, recorded, fact_files
+        gc.collect()
         started = time.perf_counter()
         for number, (claim_id, reason) in enumerate(corrections, 1):
             archive.retract(claim_id, reason, recorded_by="bench")
@@ -206,7 +212,6 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         progress(f"{kind} replay", 1, 1)
 
         extra = folder / f"extra-{uuid.uuid4().hex[:6]}.jsonl"
-        source = fact_files[0].sources[0].key
         extra.write_text(
             json.dumps(
                 {

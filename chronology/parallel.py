@@ -48,8 +48,9 @@ BATCH = 200
 IN_FLIGHT = 8
 """Batches sent to the helper and not yet returned, at most: the rest wait here, so that
 whichever process is free can build them (order is restored when they are handed back)."""
-WAITING_AT_MOST = 64
-"""Batches waiting here, at most: beyond that the caller builds one itself before folding on."""
+WAITING_AT_MOST = 16
+"""Batches waiting here, at most: beyond that the caller builds one itself before folding on
+(each holds its incidents' claims: this bounds the memory they take)."""
 
 
 class _Batch:

@@ -16,6 +16,7 @@ import pluggy
 
 from chronology import default_policies, hookspecs
 from chronology.errors import BadExportOption, PluginError
+from chronology.projection import collector_paused
 from chronology.timeline import Exporter
 
 ENTRY_POINT_GROUP = "chronology"
@@ -56,7 +57,8 @@ class Plugins:
             )
         plugin = self.exporter_plugins.get(name, "?")
         try:
-            output = exporter.render(timeline, options)
+            with collector_paused():
+                output = exporter.render(timeline, options)
         except (PluginError, BadExportOption):
             raise
         except Exception as error:

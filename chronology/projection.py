@@ -156,8 +156,9 @@ def replay(
     events = archive.read()
     if as_of is not None:
         events = (e for e in events if e.recorded_at <= as_of)
-    state.last_changed = fold(state, views, events, policy).last_changed
-    return state, select_views(state, views, known_at, policy)
+    with collector_paused():
+        state.last_changed = fold(state, views, events, policy).last_changed
+        return state, select_views(state, views, known_at, policy)
 
 
 def select_views(state: Any, views: MemoryViews, known_at: dt.date | None, policy: Policy) -> list[IncidentView]:
@@ -205,7 +206,7 @@ class Projection:
         self.recomputed: set[str] = set()
         if not from_scratch and self.position() >= self.archive.max_position():
             return self
-        with self.db.transaction() as tx, _collector_paused():
+        with self.db.transaction() as tx, collector_paused():
             position = tx.tracking_position(lock=True)
             if from_scratch:
                 tx.clear()
@@ -277,10 +278,11 @@ class Projection:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector during a fold. A large fold allocates millions of objects,
-    none of them in cycles; the collector would walk every live one again and again (a fifth
-    of a rebuild's time). It runs again, as before, when the fold ends."""
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector during a fold, or while a large timeline is read out or
+    rendered. These allocate millions of objects, none of them in cycles; the collector would
+    walk every live one again and again (a fifth of a rebuild's time, half of an export's). It
+    runs again, as before, when the work ends."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

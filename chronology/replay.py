@@ -14,7 +14,7 @@ from typing import Any
 from chronology.bestview import IncidentView
 from chronology.errors import UnknownReference
 from chronology.fields import field_type
-from chronology.projection import MemoryViews, Projection, build_view, fold, replay
+from chronology.projection import MemoryViews, Projection, build_view, collector_paused, fold, replay
 from chronology.resolution import BUILT_IN_POLICIES
 from chronology.state import MemoryState
 from chronology.timeline import Timeline
@@ -66,7 +66,7 @@ def load_timeline(
         if owned:
             projection = Projection(archive).catch_up()
         try:
-            with projection.state() as state:
+            with projection.state() as state, collector_paused():
                 views = [v for v in state.views() if filters.keep(v)]
                 claims = state.claims_about(views)
                 sources = state.sources
