@@ -131,7 +131,6 @@ class Archive(Application):
         env = store_environment(self.store)
         if self.is_postgres:
             env["CREATE_TABLE"] = "false"  # created below, under a lock
-        if self.is_postgres:
             _check_postgres(env, self.store)  # the pool would retry for 30 s and hide why
         try:
             super().__init__(env=env)

@@ -35,11 +35,13 @@ from typing import IO, Any
 from uuid import UUID
 
 from chronology.bestview import content_digest, incident_view
-from chronology.records import Claim, Link, Source, decode_claims
+from chronology.records import Claim, Link, Source, decode_claims, encode_claims
 from chronology.resolution import Policy
 
+Incident = tuple[str, list[Claim] | None, tuple[Link, ...], tuple[str, ...]]
+"""(slug, its claims or None when the slug was merged away, links, aliases)."""
 Job = tuple[str, bytes | None, tuple[Link, ...], tuple[str, ...]]
-"""(slug, its claims as `encode_claims` bytes or None when the slug was merged away, links, aliases)."""
+"""An `Incident` as sent to the helper: its claims as `encode_claims` bytes."""
 Built = tuple[str, tuple[str, str, bytes] | None]
 """(slug, (sort date, digest, content JSON) or None: drop the view)."""
 
@@ -54,12 +56,10 @@ WAITING_AT_MOST = 16
 
 
 class _Batch:
-    __slots__ = ("jobs", "claims", "sources", "built", "sent")
+    __slots__ = ("incidents", "sources", "built", "sent")
 
-    def __init__(self, jobs: list[Job], claims: list[list[Claim]], sources: dict[UUID, Source]) -> None:
-        self.jobs, self.claims, self.sources = jobs, claims, sources
-        """The jobs; each job's claims as the caller holds them (to build it here); the sources
-        they cite."""
+    def __init__(self, incidents: list[Incident], sources: dict[UUID, Source]) -> None:
+        self.incidents, self.sources = incidents, sources
         self.built: list[Built] | None = None
         self.sent = False
 
@@ -69,18 +69,14 @@ def enabled() -> bool:
     return os.environ.get("CHRON_PARALLEL", "1") != "0" and (os.cpu_count() or 1) > 1
 
 
-def build_batch(
-    jobs: Sequence[Job], sources: Mapping[UUID, Source], policy: Policy, claims: Sequence[list[Claim]] | None = None
-) -> list[Built]:
-    """The views of a batch of incidents, as stored: in the helper, from each job's encoded
-    claims; in the caller, from the `claims` it holds for each job."""
+def build_batch(incidents: Sequence[Incident], sources: Mapping[UUID, Source], policy: Policy) -> list[Built]:
+    """The views of a batch of incidents, as stored (in the helper, or in the caller)."""
     built: list[Built] = []
-    for number, (slug, encoded, links, aliases) in enumerate(jobs):
-        if encoded is None:
+    for slug, claims, links, aliases in incidents:
+        if claims is None:
             built.append((slug, None))
             continue
-        held = claims[number] if claims is not None else decode_claims(encoded)
-        view = incident_view(slug, held, sources, links, aliases, policy)
+        view = incident_view(slug, claims, sources, links, aliases, policy)
         body = view.content_json()
         built.append((slug, (view.sort_key[0], content_digest(body), body)))
     return built
@@ -111,24 +107,22 @@ class ViewBuilder:
         """Every batch not yet handed back, oldest first."""
         self._sent: deque[_Batch] = deque()
         """The batches with the helper, in the order it returns them."""
-        self._jobs: list[Job] = []
-        self._claims: list[list[Claim]] = []
+        self._incidents: list[Incident] = []
         self._sources: dict[UUID, Source] = {}
         self._helper_has: dict[UUID, Source] = {}
         """The version of each source last sent to the helper, which keeps every one it is sent."""
 
-    def add(self, job: Job, claims: list[Claim], sources: dict[UUID, Source]) -> None:
-        """Queue one incident: its job, the claims encoded in it, the sources they cite."""
-        self._jobs.append(job)
-        self._claims.append(claims)
+    def add(self, incident: Incident, sources: dict[UUID, Source]) -> None:
+        """Queue one incident, with the sources its claims cite."""
+        self._incidents.append(incident)
         self._sources.update(sources)
-        if len(self._jobs) >= BATCH:
+        if len(self._incidents) >= BATCH:
             self._close_batch()
 
     def _close_batch(self) -> None:
-        if self._jobs:
-            self._batches.append(_Batch(self._jobs, self._claims, self._sources))
-            self._jobs, self._claims, self._sources = [], [], {}
+        if self._incidents:
+            self._batches.append(_Batch(self._incidents, self._sources))
+            self._incidents, self._sources = [], {}
         self._feed()
         if sum(1 for b in self._batches if not b.sent and b.built is None) > WAITING_AT_MOST:
             self._build_one_here()
@@ -143,18 +137,22 @@ class ViewBuilder:
                 # version sent before: only new ones (or new versions) go with this batch.
                 news = {i: s for i, s in batch.sources.items() if self._helper_has.get(i) is not s}
                 self._helper_has.update(news)
-                frame = pickle.dumps((batch.jobs, news, self.policy), protocol=pickle.HIGHEST_PROTOCOL)
+                jobs = [
+                    (slug, None if claims is None else encode_claims(claims), links, aliases)
+                    for slug, claims, links, aliases in batch.incidents
+                ]
+                frame = pickle.dumps((jobs, news, self.policy), protocol=pickle.HIGHEST_PROTOCOL)
                 self._outbox.put(frame)
                 batch.sent = True
-                batch.claims = []  # the helper builds it
+                batch.incidents = []  # the helper builds it: let go of the claims
                 self._sent.append(batch)
 
     def _build_one_here(self) -> bool:
         """Build the newest batch nobody has taken; False if there is none."""
         for batch in reversed(self._batches):
             if not batch.sent and batch.built is None:
-                batch.built = build_batch(batch.jobs, batch.sources, self.policy, batch.claims)
-                batch.claims = []
+                batch.built = build_batch(batch.incidents, batch.sources, self.policy)
+                batch.incidents = []
                 return True
         return False
 
@@ -242,7 +240,11 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
         try:
             jobs, news, policy = pickle.loads(frame)
             sources.update(news)
-            reply: tuple[bool, Any] = (True, build_batch(jobs, sources, policy))
+            incidents = [
+                (slug, None if encoded is None else decode_claims(encoded), links, aliases)
+                for slug, encoded, links, aliases in jobs
+            ]
+            reply: tuple[bool, Any] = (True, build_batch(incidents, sources, policy))
         except Exception:
             reply = (False, traceback.format_exc())
         _write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))

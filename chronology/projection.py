@@ -536,10 +536,10 @@ class HelpedRefresh:
         for slug in sorted(slugs):
             claims = current_claims(state, slug)
             if not claims:
-                self.builder.add((slug, None, (), ()), [], {})  # merged into another incident
+                self.builder.add((slug, None, (), ()), {})  # merged into another incident
             else:
                 links, aliases = tuple(state.links_of(slug)), tuple(state.aliases_of(slug))
-                self.builder.add((slug, encode_claims(claims), links, aliases), claims, cited_sources(state, claims))
+                self.builder.add((slug, claims, links, aliases), cited_sources(state, claims))
             self._at.append(at)
         self.settle()
 

@@ -43,7 +43,7 @@ class CopyingPostgresApplicationRecorder(PostgresApplicationRecorder):
                 self._insert_events(cursor, stored_events, **kwargs)
                 self._lock_table(cursor)  # no other writer until commit: the rows after `last` are ours
                 self._notify_channel(cursor)
-                if len(stored_events) < COPY_FROM:
+                if len(stored_events) < COPY_FROM:  # the base insert: the lock and notice are taken
                     PostgresAggregateRecorder._insert_stored_events(self, cursor, stored_events, **kwargs)
                     return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
                 last = cursor.execute(self.last_id_statement).fetchone()["last"]
