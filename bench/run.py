@@ -77,7 +77,11 @@ def baseline_insert(kind: str, store: str, rows: list[tuple]) -> float:
     """Seconds to insert the same rows into an empty table of the same shape, one executemany."""
     if kind == "sqlite":
         path = store + ".baseline"
+        existing = sqlite3.connect(store)  # the baseline file gets the store's page size
+        (page_size,) = existing.execute("PRAGMA page_size").fetchone()
+        existing.close()
         connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute(f"PRAGMA page_size={page_size}")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(
             "CREATE TABLE baseline (originator_id TEXT, originator_version INTEGER, topic TEXT,"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from chronology.errors import FactFileError, InvalidCorrection, StoreError, Unkn
 from chronology.factfile import FactFile
 from chronology.fields import RELIABILITY_GRADES
 from chronology.records import LoggedEvent
-from chronology.transcoder import OrjsonTranscoder, decode_state
+from chronology.transcoder import OrjsonTranscoder, decode_state, uuid_from_text
 
 DEFAULT_STORE = "chron.db"
 RELATIONS = ("responds_to", "part_of", "follows")
@@ -60,6 +61,25 @@ def store_environment(store: str) -> dict[str, str]:
     if not path.parent.exists():
         raise StoreError(f"cannot create store '{store}': folder '{path.parent}' does not exist")
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path.resolve())}
+
+
+SQLITE_PAGE_SIZE = 16384
+"""Page size of a new SQLite store. The projection keeps each incident's claims and each view
+as one blob of a few KB: at SQLite's default 4 KB most would spill into chains of overflow
+pages, each a separate read and write when a rebuild replaces them."""
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Give a new SQLite store its page size, which is fixed once the file has content (an
+    existing store keeps its own)."""
+    if path.exists() and path.stat().st_size > 0:
+        return
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+        connection.execute("PRAGMA journal_mode=WAL")  # writes the header: the size is now set
+    finally:
+        connection.close()
 
 
 def postgres_connection(env: Any):
@@ -133,6 +153,8 @@ class Archive(Application):
             env["CREATE_TABLE"] = "false"  # created below, under a lock
             _check_postgres(env, self.store)  # the pool would retry for 30 s and hide why
         try:
+            if not self.is_postgres:
+                _prepare_sqlite_file(Path(env["SQLITE_DBNAME"]))
             super().__init__(env=env)
             if self.is_postgres:
                 self._create_postgres_tables()
@@ -389,7 +411,7 @@ class Archive(Application):
                 rows = [tuple(row.values()) if type(row) is dict else tuple(row) for row in cursor.fetchall()]
             for position, originator_id, version, topic, state in rows:
                 if type(originator_id) is str:  # SQLite keeps ids as hex text
-                    originator_id = UUID(originator_id)
+                    originator_id = uuid_from_text(originator_id)
                 yield LoggedEvent(position, None, topic, originator_id, version, None, bytes(state))
             if len(rows) < batch:
                 return

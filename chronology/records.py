@@ -11,7 +11,7 @@ from uuid import UUID
 
 import orjson
 
-from chronology.transcoder import shared, uuid_in
+from chronology.transcoder import shared, uuid_from_text, uuid_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +147,8 @@ def decode_claims(data: bytes, memo: dict[str, UUID] | None = None) -> list[Clai
     claims = []
     for row in orjson.loads(data):
         row[_ID] = uuid_in(memo, row[_ID])
-        row[_SOURCE_ID] = shared("uuid", row[_SOURCE_ID], UUID)
-        row[_RECORDED_AT] = shared("datetime", row[_RECORDED_AT], dt.datetime.fromisoformat)
+        row[_SOURCE_ID] = shared("uuid_hex", row[_SOURCE_ID], uuid_from_text)
+        row[_RECORDED_AT] = shared("datetime_iso", row[_RECORDED_AT], dt.datetime.fromisoformat)
         claims.append(_new_claim(Claim, row))
     return claims
 

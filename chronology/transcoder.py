@@ -11,10 +11,34 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import orjson
 from eventsourcing.persistence import Transcoder
+
+
+def uuid_from_text(text: str) -> UUID:
+    """`UUID(text)` for the forms a store holds (32 hex digits, or the 36-character form with
+    hyphens), built without `UUID.__init__`'s general parsing, which takes most of the time of
+    reading an id back; anything else goes through `UUID(text)` and its errors."""
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        digits = text.replace("-", "")
+    else:
+        digits = text
+    if len(digits) != 32 or not digits.isalnum():  # bytes.fromhex would skip spaces
+        return UUID(text)
+    try:
+        number = int.from_bytes(bytes.fromhex(digits))
+    except ValueError:
+        return UUID(text)  # not hex digits: whatever UUID makes of it ("0x..." included)
+    value = _new_object(UUID)
+    _set_attribute(value, "int", number)
+    _set_attribute(value, "is_safe", SafeUUID.unknown)
+    return value
+
+
+_new_object, _set_attribute = object.__new__, object.__setattr__
+
 
 _ENCODERS: dict[type, tuple[str, Any]] = {
     UUID: ("uuid_hex", lambda v: v.hex),
@@ -23,7 +47,7 @@ _ENCODERS: dict[type, tuple[str, Any]] = {
     Decimal: ("decimal_str", str),
 }
 _DECODERS: dict[str, Any] = {
-    "uuid_hex": UUID,
+    "uuid_hex": uuid_from_text,
     "datetime_iso": dt.datetime.fromisoformat,
     "date_iso": dt.date.fromisoformat,
     "decimal_str": Decimal,
@@ -68,7 +92,8 @@ _RECENT_AT_MOST = 4096
 
 
 def shared(kind: str, text: str, decode: Any) -> Any:
-    """`decode(text)`, or the value decoded from the same text recently (same `kind`)."""
+    """`decode(text)`, or the value decoded from the same text recently (same `kind`: the tag
+    names, so that the log's events and the projection's stored claims share one cache)."""
     recent = _RECENT.get(kind)
     if recent is None:
         recent = _RECENT[kind] = {}
@@ -84,10 +109,10 @@ def uuid_in(memo: dict[str, UUID] | None, text: str) -> UUID:
     """`UUID(text)`, made once per text while `memo` lives (a timeline names each claim id in
     several places: the claim, its field's supporters or dissenters, its alternative)."""
     if memo is None:
-        return UUID(text)
+        return uuid_from_text(text)
     found = memo.get(text)
     if found is None:
-        found = memo[text] = UUID(text)
+        found = memo[text] = uuid_from_text(text)
     return found
 
 

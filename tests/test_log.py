@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from chronology import domain
 from chronology.archive import Archive
 from chronology.factfile import read_fact_file
-from chronology.transcoder import OrjsonTranscoder
+from chronology.transcoder import OrjsonTranscoder, uuid_from_text
 from tests.conftest import EVENTS
 
 scalars = st.one_of(
@@ -57,6 +57,28 @@ def test_transcoder_keeps_datetime_offsets_and_microseconds():
     decoded = transcoder.decode(transcoder.encode(state))
     assert decoded == state and decoded["at"].utcoffset() == dt.timedelta(hours=3)
     assert str(decoded["n"]) == "1.10"
+
+
+@given(st.uuids())
+def test_ids_read_back_fast_are_the_uuids_the_standard_library_makes(value):
+    for text in (value.hex, str(value), str(value).upper()):
+        fast = uuid_from_text(text)
+        assert fast == value and hash(fast) == hash(value) and str(fast) == str(value)
+        assert fast.is_safe == UUID(text).is_safe and fast.version == value.version
+
+
+ODD_ID_TEXTS = ["0x" + "a" * 30, "{" + "a" * 32 + "}", "urn:uuid:" + "b" * 32, " " * 32, "g" * 32, "é" * 32, ""]
+
+
+@given(st.one_of(st.sampled_from(ODD_ID_TEXTS), st.text(alphabet="0123456789abcdefABCDEFxX-_+ {}:urnidé", max_size=40)))
+def test_any_other_id_text_is_judged_as_the_standard_library_judges_it(text):
+    def outcome(make):
+        try:
+            return make(text)
+        except ValueError:
+            return ValueError
+
+    assert outcome(uuid_from_text) == outcome(UUID)
 
 
 def test_events_survive_a_round_trip_through_the_store(store):
