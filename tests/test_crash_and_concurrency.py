@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -88,32 +89,64 @@ def assert_whole_files_only(store: str, sources: set[str]) -> int:
     return events
 
 
+def events_in(store: str) -> int | None:
+    """How many events a SQLite store holds, read as any other reader would, or None if the
+    ingester has not made its table yet."""
+    try:
+        connection = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1)
+    except sqlite3.OperationalError:
+        return None
+    try:
+        return connection.execute("SELECT count(*) FROM stored_events").fetchone()[0]
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        connection.close()
+
+
+def kill_after(process: subprocess.Popen, store: str, events: int, then: float) -> None:
+    """SIGKILL `process` `then` seconds after its store first holds at least `events` events
+    (0: after it has made the store's table), or at once if it has already ended."""
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        held = events_in(store)
+        if held is not None and held >= events:
+            break
+        time.sleep(0.002)
+    time.sleep(then)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 @pytest.mark.slow
 def test_ingest_killed_at_twenty_points_leaves_whole_files_and_completes_without_duplicates(tmp_path):
+    """Each kill is placed by what the ingester has written so far (the files go in within tens
+    of milliseconds, too short a window to hit by guessing a delay from its start), then a few
+    milliseconds more, so that most land while a file's transaction is open."""
     files = write_files(tmp_path / "files", 8)
     sources = {p.stem for p in files}
-    expected = len(files) * (CLAIMS_PER_FILE + 1)
-    started = time.perf_counter()
-    run(str(tmp_path / "timing.db"), "ingest", *files)
-    duration = time.perf_counter() - started
+    per_file = CLAIMS_PER_FILE + 1
+    expected = len(files) * per_file
     rng = random.Random(20)
-    kills = sorted(rng.uniform(0.05, duration) for _ in range(20))
     partial_states = set()
-    for number, delay in enumerate(kills):
+    for number in range(20):
         store = str(tmp_path / f"killed-{number}.db")
         process = subprocess.Popen(
             chron_command(store, "ingest", *files), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        if number < 2:  # while it starts up and reads the files: nothing may be written
+            time.sleep(rng.uniform(0.02, 0.15))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        else:
+            kill_after(process, store, rng.randrange(len(files) - 1) * per_file, rng.uniform(0, 0.008))
         events = assert_whole_files_only(store, sources)
         partial_states.add(events)
         run(store, "ingest", *files)
         assert assert_whole_files_only(store, sources) == expected
         assert run(store, "log", "verify").stdout.startswith(f"verified {expected} events")
         assert "byte-identical" in run(store, "replay", "--verify").stderr
-    assert len(partial_states) >= 3, f"the kills should land at different points: {sorted(partial_states)}"
+    assert len(partial_states - {expected}) >= 3, f"the kills should land at different points: {sorted(partial_states)}"
 
 
 def test_concurrent_writers_lose_nothing_and_duplicate_nothing(store, tmp_path):
