@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -100,6 +101,36 @@ def test_events_survive_a_round_trip_through_the_store(store):
     recorded = again[1].event
     assert isinstance(recorded.source_id, UUID)
     reopened.close()
+
+
+def test_new_sqlite_stores_get_large_pages_and_older_stores_keep_theirs(tmp_path):
+    from chronology.archive import SQLITE_PAGE_SIZE
+    from chronology.projection import Projection
+
+    def page_size_and_mode(path):
+        connection = sqlite3.connect(path)
+        try:
+            return connection.execute("PRAGMA page_size").fetchone()[0], connection.execute(
+                "PRAGMA journal_mode"
+            ).fetchone()[0]
+        finally:
+            connection.close()
+
+    new = tmp_path / "new.db"
+    Archive(str(new)).close()
+    assert page_size_and_mode(new) == (SQLITE_PAGE_SIZE, "wal")
+
+    older = tmp_path / "older.db"  # as an earlier version (or another tool) made it
+    connection = sqlite3.connect(older)
+    connection.execute("PRAGMA page_size=4096")
+    connection.execute("CREATE TABLE made_before (x)")
+    connection.close()
+    archive = Archive(str(older))
+    archive.ingest(read_fact_file(EVENTS / "2020-03-12-reuters.toml"))
+    views = Projection(archive).catch_up().views()
+    archive.close()
+    assert page_size_and_mode(older)[0] == 4096
+    assert {v.slug for v in views} and all(v.fields for v in views)
 
 
 def test_events_are_stored_under_explicit_stable_topics(store):
