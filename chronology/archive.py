@@ -279,7 +279,7 @@ class Archive(Application):
                         f" WHERE originator_id IN ({marks}) AND originator_version = 1",
                         [i.hex for i in chunk],
                     )
-                    found.update(UUID(row["originator_id"]) for row in cursor.fetchall())
+                    found.update(uuid_from_text(row["originator_id"]) for row in cursor.fetchall())
         return found
 
     def retract(self, claim_id: UUID, reason: str, recorded_by: str | None = None) -> None:

@@ -16,6 +16,8 @@ from uuid import UUID, SafeUUID
 import orjson
 from eventsourcing.persistence import Transcoder
 
+_new_object, _set_attribute = object.__new__, object.__setattr__
+
 
 def uuid_from_text(text: str) -> UUID:
     """`UUID(text)` for the forms a store holds (32 hex digits, or the 36-character form with
@@ -35,9 +37,6 @@ def uuid_from_text(text: str) -> UUID:
     _set_attribute(value, "int", number)
     _set_attribute(value, "is_safe", SafeUUID.unknown)
     return value
-
-
-_new_object, _set_attribute = object.__new__, object.__setattr__
 
 
 _ENCODERS: dict[type, tuple[str, Any]] = {
