@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -374,15 +375,23 @@ def log_group(ctx: click.Context, as_json: bool, after: int, limit: int | None) 
 )
 @click.pass_context
 def log_export(ctx: click.Context, output: Path | None) -> None:
-    """Write the whole log as JSON Lines (docs/log-format.md), for `chron log import`."""
+    """Write the whole log as JSON Lines (docs/log-format.md), for `chron log import`.
+
+    The last line says how many events came, so a copy cut short is refused on import. With
+    -o, the file appears under its name only once complete."""
     from chronology.transfer import export_log
 
     archive = _archive(ctx)
     if output is None:
         count = export_log(archive, sys.stdout.buffer)
     else:
-        with open(output, "wb") as out:
-            count = export_log(archive, out)
+        partial = output.with_name(output.name + ".partial")
+        try:
+            with open(partial, "wb") as out:
+                count = export_log(archive, out)
+            os.replace(partial, output)
+        finally:
+            partial.unlink(missing_ok=True)
     click.echo(f"exported {count} events", err=True)
 
 
@@ -390,7 +399,10 @@ def log_export(ctx: click.Context, output: Path | None) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
 def log_import(ctx: click.Context, path: Path) -> None:
-    """Read a `chron log export` file into an empty store (SQLite or PostgreSQL)."""
+    """Read a `chron log export` file into an empty store (SQLite or PostgreSQL).
+
+    The whole file is checked first; then every event is written in one transaction, so a
+    failed or interrupted import leaves the store empty."""
     from chronology.projection import Projection
     from chronology.transfer import import_log
 

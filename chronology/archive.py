@@ -11,7 +11,7 @@ import datetime as dt
 import getpass
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,6 +281,30 @@ class Archive(Application):
                     )
                     found.update(uuid_from_text(row["originator_id"]) for row in cursor.fetchall())
         return found
+
+    def append_into_empty(self, batches: Iterable[Sequence[StoredEvent]]) -> None:
+        """Append stored events, batch after batch, into an empty log in one database
+        transaction: all of them or, if anything fails or the process dies, none
+        (`chron log import`). StoreError if the log is not empty when the transaction starts.
+
+        eventsourcing's `insert_events` commits each call on its own, so this runs the
+        recorder's per-batch insert (eventsourcing 9.5: `_insert_stored_events` for
+        PostgreSQL, which also takes its table lock; `_insert_events` for SQLite) inside one
+        transaction of its datastore."""
+        recorder = self.recorder
+        with recorder.datastore.transaction(commit=True) as cursor:
+            if self.is_postgres:
+                insert = recorder._insert_stored_events
+                recorder._lock_table(cursor)
+                table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
+                cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
+            else:
+                insert = recorder._insert_events
+                cursor.execute(f"SELECT 1 FROM {recorder.events_table_name} LIMIT 1")
+            if cursor.fetchone() is not None:
+                raise StoreError(f"store '{_redact(self.store)}' is not empty: import only into an empty store")
+            for batch in batches:
+                insert(cursor, batch)
 
     def retract(self, claim_id: UUID, reason: str, recorded_by: str | None = None) -> None:
         """ClaimRetracted: the claim leaves the best view; it stays in the log."""

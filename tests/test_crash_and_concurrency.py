@@ -200,3 +200,89 @@ def test_a_reader_during_writes_never_sees_half_a_file(store, tmp_path):
         writer.wait(timeout=300)
     assert writer.returncode == 0, writer.stderr.read()
     assert max(seen) <= len(files) * CLAIMS_PER_FILE
+
+
+def writing(store: str) -> bool:
+    """Whether a process holds the store's log open for writing (an import's transaction)."""
+    if store.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(store, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " WHERE c.relname = 'chronology_events' AND l.mode = 'ExclusiveLock' AND l.granted"
+            ).fetchone()
+            return row is not None
+    probe = sqlite3.connect(store, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:  # "database is locked": a writer holds it
+        return True
+    finally:
+        probe.close()
+
+
+def logged_events(store: str) -> int:
+    from chronology.archive import Archive
+
+    archive = Archive(store)
+    try:
+        return archive.max_position() and sum(1 for _ in archive.read_raw())
+    finally:
+        archive.close()
+
+
+@pytest.mark.slow
+def test_import_killed_while_writing_leaves_the_store_empty_and_runs_again(store, tmp_path):
+    """`chron log import` writes in one transaction: killed while its events go in (seen from
+    outside by the write lock it holds), the store holds none of them, and the same command
+    then imports them all."""
+    from chronology.archive import Archive
+    from chronology.factfile import read_fact_file
+
+    source = str(tmp_path / "source.db")
+    archive = Archive(source)
+    for path in write_files(tmp_path / "files", 30):
+        archive.ingest(read_fact_file(path), recorded_by="test")
+    archive.close()
+    expected = 30 * (CLAIMS_PER_FILE + 1)
+    export = tmp_path / "log.jsonl"
+    run(source, "log", "export", "-o", export)
+    rng = random.Random(6)
+    killed_while_writing = 0
+    for attempt in range(3):
+        process = subprocess.Popen(
+            chron_command(store, "log", "import", export), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline and not writing(store):
+            time.sleep(0.002)
+        if process.poll() is None:
+            time.sleep(rng.uniform(0, 0.05))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        held = logged_events(store)
+        assert held in (0, expected), f"a killed import left {held} of {expected} events"
+        if held == 0:
+            killed_while_writing += 1
+        else:  # the kill came after the commit (while the view was built): start afresh
+            store = _empty_again(store, tmp_path, attempt)
+    assert killed_while_writing, "no kill landed while the import was writing"
+    assert run(store, "log", "import", export).stdout == f"imported {expected} events\n"
+    assert run(store, "log", "verify").stdout.startswith(f"verified {expected} events")
+    assert run(store, "replay", "--json").stdout == run(source, "replay", "--json").stdout
+
+
+def _empty_again(store: str, tmp_path: Path, attempt: int) -> str:
+    if store.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(store, autocommit=True) as connection:
+            for (table,) in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall():
+                connection.execute(f'DROP TABLE "{table}" CASCADE')
+        return store
+    return str(tmp_path / f"again-{attempt}.db")

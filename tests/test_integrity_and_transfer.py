@@ -139,3 +139,85 @@ def test_a_changed_export_file_is_refused_and_nothing_is_written(bundled, tmp_pa
     assert "changed.jsonl:101: the chain breaks at event 100" in result.stderr
     empty = CliRunner().invoke(cli, ["--store", target, "log", "--json"])
     assert json.loads(empty.stdout) == []
+
+
+def _import_into_other(bundled, tmp_path, request, path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    target = other_store(bundled.store, tmp_path, request)
+    result = CliRunner().invoke(cli, ["--store", target, "log", "import", str(path)])
+    events = json.loads(CliRunner().invoke(cli, ["--store", target, "log", "--json"]).stdout)
+    return result, events
+
+
+def test_an_export_cut_at_a_line_boundary_is_refused_and_nothing_is_written(bundled, tmp_path, request):
+    bundled("log", "export", "-o", tmp_path / "log.jsonl")
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["end"]["events"] == 181 == len(lines) - 2
+    (tmp_path / "cut.jsonl").write_text("\n".join(lines[:120]) + "\n")
+    result, events = _import_into_other(bundled, tmp_path, request, tmp_path / "cut.jsonl")
+    assert result.exit_code == 1
+    assert "cut.jsonl: the file ends after event 119 without its end line: it was cut short" in result.stderr
+    assert events == []
+
+
+def test_an_end_line_that_disagrees_or_is_followed_is_refused(bundled, tmp_path, request):
+    bundled("log", "export", "-o", tmp_path / "log.jsonl")
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    (tmp_path / "short.jsonl").write_text("\n".join([*lines[:120], lines[-1]]) + "\n")
+    result, events = _import_into_other(bundled, tmp_path, request, tmp_path / "short.jsonl")
+    assert result.exit_code == 1
+    assert "short.jsonl:121: the end line says 181 events with head" in result.stderr
+    assert "the file holds 119 with head" in result.stderr
+    (tmp_path / "more.jsonl").write_text("\n".join([*lines, lines[5]]) + "\n")
+    result, events = _import_into_other(bundled, tmp_path, request, tmp_path / "more.jsonl")
+    assert "more.jsonl:184: a line after the end line (line 183)" in result.stderr
+    assert result.exit_code == 1 and events == []
+
+
+def test_a_repeated_event_is_refused_by_its_version_even_with_a_consistent_chain(bundled, tmp_path, request):
+    """A file whose chain was recomputed around a copied event: the chain holds, the versions
+    do not (each originator's run 1, 2, 3, ...); nothing is written."""
+    from uuid import UUID
+
+    from chronology.integrity import GENESIS, next_link
+
+    bundled("log", "export", "-o", tmp_path / "log.jsonl")
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines[1:-1]]
+    records.insert(150, dict(records[20]))
+    link = GENESIS
+    for index, record in enumerate(records, 1):
+        link = next_link(
+            link, UUID(record["originator_id"]), record["originator_version"], record["topic"], record["state"].encode()
+        )
+        record["index"], record["link"] = index, link
+    forged = [lines[0], *map(json.dumps, records), json.dumps({"end": {"events": len(records), "link": link}})]
+    (tmp_path / "forged.jsonl").write_text("\n".join(forged) + "\n")
+    result, events = _import_into_other(bundled, tmp_path, request, tmp_path / "forged.jsonl")
+    assert result.exit_code == 1
+    expected_version = records[20]["originator_version"] + 1
+    assert (
+        f"forged.jsonl:152: event 151 is version {records[20]['originator_version']} of {records[20]['originator_id']},"
+        f" expected version {expected_version}" in result.stderr
+    )
+    assert events == []
+
+
+def test_a_version_1_export_without_an_end_line_still_imports(bundled, tmp_path, request):
+    bundled("log", "export", "-o", tmp_path / "log.jsonl")
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert json.loads(lines[0]) == {"format": "chronology-log", "version": 2}
+    old = [json.dumps({"format": "chronology-log", "version": 1}), *lines[1:-1]]
+    (tmp_path / "v1.jsonl").write_text("\n".join(old) + "\n")
+    result, events = _import_into_other(bundled, tmp_path, request, tmp_path / "v1.jsonl")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "imported 181 events\n"
+    assert len(events) == 181
+
+
+def test_export_to_a_file_leaves_no_partial_file_behind(bundled, tmp_path):
+    bundled("log", "export", "-o", tmp_path / "log.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("log")) == ["log.jsonl"]
