@@ -577,9 +577,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token: str | N
     """Serve every exporter as a live feed: /feeds/ical.ics, /feeds/jsonld, /feeds/csv, ...
 
     Read-only. New events (from any process) reach the feeds without a restart. The index page
-    at / has webcal:// and https:// subscribe links.
+    at / has webcal:// and https:// subscribe links. On PostgreSQL, connections the database
+    drops (a restart, a failover) are made again; while it cannot be reached, requests get 503
+    with Retry-After.
     """
-    import os
 
     import uvicorn
 

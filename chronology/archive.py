@@ -38,9 +38,13 @@ def store_location(store: str | None = None) -> str:
     return store or os.environ.get("CHRON_STORE") or DEFAULT_STORE
 
 
+def is_postgres_store(store: str) -> bool:
+    return store.startswith(("postgresql://", "postgres://"))
+
+
 def store_environment(store: str) -> dict[str, str]:
     """eventsourcing's environment for a store given as a SQLite path or a postgresql:// URL."""
-    if store.startswith(("postgresql://", "postgres://")):
+    if is_postgres_store(store):
         url = urlparse(store)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -147,7 +151,7 @@ class Archive(Application):
 
     def __init__(self, store: str | None = None) -> None:
         self.store = store_location(store)
-        self.is_postgres = self.store.startswith(("postgresql://", "postgres://"))
+        self.is_postgres = is_postgres_store(self.store)
         env = store_environment(self.store)
         if self.is_postgres:
             env["CREATE_TABLE"] = "false"  # created below, under a lock
@@ -288,19 +292,20 @@ class Archive(Application):
         (`chron log import`). StoreError if the log is not empty when the transaction starts.
 
         eventsourcing's `insert_events` commits each call on its own, so this runs the
-        recorder's per-batch insert (eventsourcing 9.5: `_insert_stored_events` for
-        PostgreSQL, which also takes its table lock; `_insert_events` for SQLite) inside one
-        transaction of its datastore."""
+        recorder's per-batch insert inside one transaction of its datastore: COPY under the
+        table lock for PostgreSQL (`chronology.stores`), eventsourcing 9.5's `_insert_events`
+        for SQLite."""
         recorder = self.recorder
         with recorder.datastore.transaction(commit=True) as cursor:
             if self.is_postgres:
-                insert = recorder._insert_stored_events
                 recorder._lock_table(cursor)
+                recorder._notify_channel(cursor)
+                insert = recorder.copy_events
                 table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
-                cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
             else:
                 insert = recorder._insert_events
-                cursor.execute(f"SELECT 1 FROM {recorder.events_table_name} LIMIT 1")
+                table = recorder.events_table_name
+            cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
             if cursor.fetchone() is not None:
                 raise StoreError(f"store '{_redact(self.store)}' is not empty: import only into an empty store")
             for batch in batches:

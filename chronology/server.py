@@ -5,7 +5,9 @@ Routes: `/` (index with subscribe links), `/feeds/<exporter>` and `/feeds/<expor
 `/incidents/<slug>` (one incident as text). With a token, everything lives under `/<token>/`
 and any other path is 404. Each request first lets the projection catch up from its tracking
 position, so events written by other processes appear without a restart; rendered feeds are
-cached per log position, so a revalidation costs one position lookup.
+cached per log position, so a revalidation costs one position lookup. On PostgreSQL, a request
+that finds its connections dropped (a restart, a failover) connects again and is answered;
+one that cannot reach the database gets 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from chronology.archive import Archive
-from chronology.errors import ChronologyError, PluginError, UnknownReference
+from chronology.archive import Archive, is_postgres_store, store_location
+from chronology.errors import ChronologyError, PluginError, StoreError, UnknownReference
 from chronology.plugins import Plugins, load_plugins
 from chronology.projection import Projection
 from chronology.replay import DEFAULT_POLICY, Filters, current_view, load_timeline
+from chronology.stores import lost_connection
 
 log = logging.getLogger("chronology.server")
 
@@ -74,6 +77,7 @@ class FeedApp:
         self.token = token or None
         self.title = title
         self.plugins = plugins or load_plugins()
+        self._postgres = is_postgres_store(store_location(store))
         self._local = threading.local()
         self._cache: OrderedDict[tuple, Rendered] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -141,6 +145,26 @@ class FeedApp:
     # --- routing (runs in a worker thread) --------------------------------------------------
 
     def handle(self, path: str, query: bytes, request_headers: dict[str, str], scope: dict[str, Any]):
+        """Route the request. If the PostgreSQL store dropped this thread's connections (a
+        restart, a failover), connect again and answer it once more rather than fail; if it
+        cannot be reached at all, 503 with Retry-After (calendar clients try again later)."""
+        for attempt in (1, 2):
+            try:
+                return self._route(path, query, request_headers)
+            except HTTPError:
+                raise
+            except Exception as error:
+                if not (self._postgres and (lost_connection(error) or isinstance(error, StoreError))):
+                    raise
+                self._forget_store()
+                reason = " ".join(str(error).split())
+                if attempt == 1:
+                    log.warning("lost the connection to the store (%s); connecting again", reason)
+                    continue
+                log.error("the store is unavailable: %s", reason)
+                raise HTTPError(503, "the store is unavailable; try again later", [(b"retry-after", b"30")]) from None
+
+    def _route(self, path: str, query: bytes, request_headers: dict[str, str]):
         parts = [p for p in path.split("/") if p]
         if self.token:
             if not parts or parts[0] != self.token:
@@ -167,6 +191,16 @@ class FeedApp:
         if archive is None:
             archive = self._local.archive = Archive(self.store)
         return archive
+
+    def _forget_store(self) -> None:
+        """Close this thread's archive and projection (their connections may be dead)."""
+        for name in ("projection", "archive"):
+            held = self._local.__dict__.pop(name, None)
+            if held is not None:
+                try:
+                    held.close()
+                except Exception:  # closing a dead connection may fail too
+                    pass
 
     def _projection(self) -> Projection:
         """This thread's projection, caught up with the log (new events from any process)."""

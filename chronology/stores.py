@@ -8,6 +8,9 @@ psycopg issue #685), and building and parsing the composite array is most of an 
 the same table lock and with the same notification, in one ordinary transaction: still all or
 nothing, and a duplicate still raises eventsourcing's `IntegrityError`. A few events (an
 analyst's correction) go in with eventsourcing's own statement instead, in fewer round trips.
+
+`lost_connection` tells a long-lived reader (the feed server) that its PostgreSQL connection
+was dropped (a server restart, an administrator, a failover), so it can connect again.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -47,12 +51,27 @@ class CopyingPostgresApplicationRecorder(PostgresApplicationRecorder):
                     PostgresAggregateRecorder._insert_stored_events(self, cursor, stored_events, **kwargs)
                     return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
                 last = cursor.execute(self.last_id_statement).fetchone()["last"]
-                with cursor.copy(self.copy_statement) as copy:
-                    copy.set_types([self.datastore.originator_id_type, "int8", "text", "bytea"])
-                    for event in stored_events:
-                        copy.write_row((event.originator_id, event.originator_version, event.topic, event.state))
+                self.copy_events(cursor, stored_events)
                 # Not simply the next len(stored_events) numbers: a rolled-back insert leaves a gap.
                 ids = [row["notification_id"] for row in cursor.execute(self.ids_after_statement, (last,))]
         if len(ids) != len(stored_events):  # the table lock makes this impossible
             raise ProgrammingError(f"expected {len(stored_events)} notification ids, found {len(ids)}")
         return ids
+
+    def copy_events(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """Write the rows with COPY in the caller's transaction, which holds the table lock
+        (`insert_events`, and `chron log import`'s one transaction)."""
+        with cursor.copy(self.copy_statement) as copy:
+            copy.set_types([self.datastore.originator_id_type, "int8", "text", "bytea"])
+            for event in stored_events:
+                copy.write_row((event.originator_id, event.originator_version, event.topic, event.state))
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether `error` (or what it was raised from) says a PostgreSQL connection was lost or
+    could not be used: psycopg's and eventsourcing's operational and interface errors."""
+    while error is not None:
+        if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)):
+            return True
+        error = error.__cause__
+    return False

@@ -207,3 +207,45 @@ def test_several_workers_on_one_store_serve_new_events(store, tmp_path):
             len(vevents(httpx.get(base + "/feeds/ical", headers={"Connection": "close"}).content)) for _ in range(8)
         }
         assert seen == {12}
+
+
+def test_a_postgres_server_reconnects_when_its_connections_are_dropped_and_says_503_while_the_store_is_gone(
+    store, tmp_path
+):
+    """PostgreSQL ends connections on a restart, a failover or an administrator's word: the
+    feed reconnects (the request that finds out is answered all the same) and shows what was
+    written since; a database that cannot be reached gets 503 with Retry-After, not a 500."""
+    if not store.startswith("postgresql://"):
+        pytest.skip("a SQLite store has no connection to lose")
+    import psycopg
+
+    from tests.conftest import POSTGRES
+
+    name = store.rsplit("/", 1)[1]
+    chron_process(store, "ingest", EVENTS)
+    with running_server(store, tmp_path) as (base, log_path):
+        assert httpx.get(base + "/feeds/csv").status_code == 200
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchone()[0]
+        assert ended >= 1  # the server's own connections
+        (tmp_path / "later.toml").write_text(
+            'source = "reuters-2020-03-12-us-retaliatory-strikes"\n\n[[claim]]\n'
+            f'incident = "{TAJI}"\nfield = "x-note"\nvalue = "written while the server was cut off"\n'
+            'evidence = "x"\n',
+            encoding="utf-8",
+        )
+        chron_process(store, "ingest", tmp_path / "later.toml")
+        after = httpx.get(base + "/feeds/csv")
+        assert after.status_code == 200
+        assert "written while the server was cut off" in httpx.get(base + "/incidents/" + TAJI).text
+        assert "lost the connection to the store" in log_path.read_text()
+
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        gone = httpx.get(base + "/feeds/csv")
+        assert gone.status_code == 503, gone.text
+        assert gone.headers["retry-after"] == "30"
+        assert gone.text == "the store is unavailable; try again later\n"
+        assert "internal error" not in log_path.read_text()
