@@ -15,7 +15,7 @@ import orjson
 
 from chronology import __version__
 from chronology.archive import RANKS, RELATIONS, Archive
-from chronology.errors import ChronologyError, FactFileError, UnknownReference
+from chronology.errors import ChronologyError, FactFileError, UnknownReference, store_unavailable
 from chronology.factfile import fact_file_paths, read_fact_file
 from chronology.plugins import load_plugins
 from chronology.render import chronology_text, incident_text, log_text, summary
@@ -30,13 +30,25 @@ from chronology.replay import (
 
 
 class ChronGroup(click.Group):
-    """Turns every `ChronologyError` into one line on stderr and exit status 1."""
+    """Turns every `ChronologyError`, and a store that cannot be used just now (a dropped
+    connection, a lock another process held too long), into one line on stderr and exit
+    status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ChronologyError as error:
             click.echo(f"error: {error}", err=True)
+            ctx.exit(1)
+        except Exception as error:
+            if not store_unavailable(error):
+                raise
+            reason = " ".join(str(error).split())
+            click.echo(
+                f"error: the store failed: {reason}. A change under way is written whole or not at all:"
+                " run the command again.",
+                err=True,
+            )
             ctx.exit(1)
 
 

@@ -29,6 +29,9 @@ from chronology.records import LoggedEvent
 from chronology.transcoder import OrjsonTranscoder, decode_state, uuid_from_text
 
 DEFAULT_STORE = "chron.db"
+LOCK_WAIT_SECONDS = 60
+"""How long a command waits for another process's write to a SQLite store before giving up
+(a rebuild of a large archive holds it for as long as it takes). Env: CHRON_LOCK_WAIT."""
 RELATIONS = ("responds_to", "part_of", "follows")
 RANKS = ("preferred", "normal", "deprecated")
 
@@ -64,7 +67,21 @@ def store_environment(store: str) -> dict[str, str]:
         raise StoreError(f"store '{store}' is a folder: expected a SQLite file path")
     if not path.parent.exists():
         raise StoreError(f"cannot create store '{store}': folder '{path.parent}' does not exist")
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path.resolve())}
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(path.resolve()),
+        "SQLITE_LOCK_TIMEOUT": str(lock_wait_seconds()),
+    }
+
+
+def lock_wait_seconds() -> int:
+    """`LOCK_WAIT_SECONDS`, or $CHRON_LOCK_WAIT when set to a whole number of seconds."""
+    text = os.environ.get("CHRON_LOCK_WAIT", "")
+    if not text:
+        return LOCK_WAIT_SECONDS
+    if not text.isdigit() or int(text) < 1:
+        raise StoreError(f"CHRON_LOCK_WAIT must be a whole number of seconds, at least 1; found {text!r}")
+    return int(text)
 
 
 SQLITE_PAGE_SIZE = 16384

@@ -71,3 +71,25 @@ class LogImportError(ChronologyError):
 
 class LogIntegrityError(ChronologyError):
     """The log's digest chain does not match; names the first bad position."""
+
+
+def store_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` (or what it was raised from) says the store could not be used just now,
+    rather than that something is wrong with the request: a PostgreSQL connection dropped or
+    refused (psycopg's and eventsourcing's operational and interface errors, which also wrap
+    SQLite's), or a SQLite store another process kept locked for longer than the wait. The
+    feed server connects again on such an error; the CLI says so in one line."""
+    import sqlite3
+    import sys
+
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    kinds: tuple[type, ...] = (OperationalError, InterfaceError)
+    psycopg = sys.modules.get("psycopg")  # not imported: not a PostgreSQL store (it costs ~30 MB)
+    if psycopg is not None:
+        kinds += (psycopg.OperationalError, psycopg.InterfaceError)
+    while error is not None:
+        if isinstance(error, kinds) or isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            return True
+        error = error.__cause__
+    return False

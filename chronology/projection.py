@@ -583,7 +583,7 @@ class Database:
             connection = sqlite3.connect(
                 env.get("SQLITE_DBNAME"),
                 isolation_level=None,
-                timeout=60,
+                timeout=int(env.get("SQLITE_LOCK_TIMEOUT")),  # as the log's writer waits
                 check_same_thread=False,
             )
             connection.execute("PRAGMA journal_mode=WAL")

@@ -27,11 +27,10 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from chronology.archive import Archive, is_postgres_store, store_location
-from chronology.errors import ChronologyError, PluginError, StoreError, UnknownReference
+from chronology.errors import ChronologyError, PluginError, StoreError, UnknownReference, store_unavailable
 from chronology.plugins import Plugins, load_plugins
 from chronology.projection import Projection
 from chronology.replay import DEFAULT_POLICY, Filters, current_view, load_timeline
-from chronology.stores import lost_connection
 
 log = logging.getLogger("chronology.server")
 
@@ -154,11 +153,11 @@ class FeedApp:
             except HTTPError:
                 raise
             except Exception as error:
-                if not (self._postgres and (lost_connection(error) or isinstance(error, StoreError))):
+                if not (store_unavailable(error) or self._postgres and isinstance(error, StoreError)):
                     raise
                 self._forget_store()
                 reason = " ".join(str(error).split())
-                if attempt == 1:
+                if attempt == 1 and self._postgres:
                     log.warning("lost the connection to the store (%s); connecting again", reason)
                     continue
                 log.error("the store is unavailable: %s", reason)

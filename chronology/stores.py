@@ -8,9 +8,6 @@ psycopg issue #685), and building and parsing the composite array is most of an 
 the same table lock and with the same notification, in one ordinary transaction: still all or
 nothing, and a duplicate still raises eventsourcing's `IntegrityError`. A few events (an
 analyst's correction) go in with eventsourcing's own statement instead, in fewer round trips.
-
-`lost_connection` tells a long-lived reader (the feed server) that its PostgreSQL connection
-was dropped (a server restart, an administrator, a failover), so it can connect again.
 """
 
 from __future__ import annotations
@@ -18,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError, StoredEvent
+from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -65,13 +61,3 @@ class CopyingPostgresApplicationRecorder(PostgresApplicationRecorder):
             copy.set_types([self.datastore.originator_id_type, "int8", "text", "bytea"])
             for event in stored_events:
                 copy.write_row((event.originator_id, event.originator_version, event.topic, event.state))
-
-
-def lost_connection(error: BaseException) -> bool:
-    """Whether `error` (or what it was raised from) says a PostgreSQL connection was lost or
-    could not be used: psycopg's and eventsourcing's operational and interface errors."""
-    while error is not None:
-        if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)):
-            return True
-        error = error.__cause__
-    return False

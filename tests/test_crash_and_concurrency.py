@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -286,3 +287,57 @@ def _empty_again(store: str, tmp_path: Path, attempt: int) -> str:
                 connection.execute(f'DROP TABLE "{table}" CASCADE')
         return store
     return str(tmp_path / f"again-{attempt}.db")
+
+
+def _hold_write_lock(store: str, seconds: float) -> threading.Thread:
+    """Another process's long write (a rebuild of a large archive holds the lock for as long as
+    it takes): a connection that holds the SQLite store's write lock for `seconds`."""
+    holder = sqlite3.connect(store, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        time.sleep(seconds)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    return thread
+
+
+def test_a_command_waits_for_another_process_s_long_write_then_goes_on(sqlite_store, tmp_path):
+    files = write_files(tmp_path / "files", 1)
+    run(sqlite_store, "log")  # makes the store
+    holder = _hold_write_lock(sqlite_store, 6.5)  # longer than eventsourcing's own 5 s wait
+    started = time.monotonic()
+    result = run(sqlite_store, "ingest", *files)
+    holder.join()
+    assert time.monotonic() - started >= 6
+    assert result.stdout.endswith(f"1 file(s), {CLAIMS_PER_FILE + 1} event(s) appended\n")
+
+
+def test_a_lock_held_past_the_wait_is_one_line_of_error_and_nothing_is_written(sqlite_store, tmp_path):
+    files = write_files(tmp_path / "files", 1)
+    run(sqlite_store, "log")
+    holder = _hold_write_lock(sqlite_store, 4)
+    result = subprocess.run(
+        chron_command(sqlite_store, "ingest", *files),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CHRON_LOCK_WAIT": "1"},
+    )
+    holder.join()
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the store failed: database is locked.")
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert events_in(sqlite_store) == 0
+    bad = subprocess.run(
+        chron_command(sqlite_store, "log"),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CHRON_LOCK_WAIT": "soon"},
+    )
+    assert bad.returncode == 1
+    assert bad.stderr == "error: CHRON_LOCK_WAIT must be a whole number of seconds, at least 1; found 'soon'\n"
