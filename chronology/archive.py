@@ -25,6 +25,7 @@ from chronology import domain
 from chronology.errors import FactFileError, InvalidCorrection, StoreError, UnknownReference
 from chronology.factfile import FactFile
 from chronology.fields import RELIABILITY_GRADES
+from chronology.projection import collector_paused
 from chronology.records import LoggedEvent
 from chronology.transcoder import OrjsonTranscoder, decode_state, uuid_from_text
 
@@ -208,11 +209,13 @@ class Archive(Application):
     ) -> IngestReport:
         """Append a checked fact file's new sources and claims in one transaction."""
         for attempt in range(3):
-            plan = self._plan_ingest(fact_file, recorded_by or current_user(), dry_run)
-            if dry_run or not (plan.sources or plan.claims):
-                return plan.report
+            with collector_paused():  # a file's worth of new objects, none in cycles
+                plan = self._plan_ingest(fact_file, recorded_by or current_user(), dry_run)
+                if dry_run or not (plan.sources or plan.claims):
+                    return plan.report
+                stored = self._stored_events(plan)
             try:
-                self.recorder.insert_events(self._stored_events(plan))  # one transaction
+                self.recorder.insert_events(stored)  # one transaction
             except IntegrityError:
                 # Another ingester appended some of the same facts meanwhile: plan again.
                 if attempt == 2:
@@ -226,8 +229,10 @@ class Archive(Application):
         claims, which are most of every file, are encoded directly (byte-identical: tested)."""
         stored = [self.mapper.to_stored_event(e) for source in plan.sources for e in source.collect_events()]
         topic = domain.Claim.Recorded.TOPIC
-        for claim_id, content, source_id in plan.claims:
-            state = domain.claim_recorded_state(content, source_id, plan.recorded_by, plan.recorded_at)
+        states = domain.claim_recorded_states(
+            ((content, source_id) for _claim_id, content, source_id in plan.claims), plan.recorded_by, plan.recorded_at
+        )
+        for (claim_id, _content, _source_id), state in zip(plan.claims, states, strict=True):
             stored.append(StoredEvent(originator_id=claim_id, originator_version=1, topic=topic, state=state))
         return stored
 
@@ -237,7 +242,7 @@ class Archive(Application):
         plan = _Plan(report=report, recorded_at=now, recorded_by=recorded_by)
         source_ids = {key: domain.source_id(key) for key in {c.source_key for c in fact_file.claims}}
         claims = [
-            (domain.claim_id({**c.content, "source_id": source_ids[c.source_key]}), c.content, source_ids[c.source_key])
+            (domain.claim_id(c.content, source_ids[c.source_key]), c.content, source_ids[c.source_key])
             for c in fact_file.claims
         ]
         present = self.existing(

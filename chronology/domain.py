@@ -13,12 +13,16 @@ Event versions are upcast here, in one place (`upcast_vN_vM` methods), never rew
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
+from hashlib import sha1
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import orjson
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic, register_topic
+
+from chronology.transcoder import uuid_from_int
 
 NAMESPACE = UUID("5b0f4c0e-6c2a-5f3e-9d1a-2f6e0c8b7a41")
 """The uuid5 namespace of every Chronology id. Never change it: ids in archives depend on it."""
@@ -26,43 +30,70 @@ NAMESPACE = UUID("5b0f4c0e-6c2a-5f3e-9d1a-2f6e0c8b7a41")
 CLAIM_IDENTITY = ("incident", "field", "value", "qualifier", "said_by", "hedge", "generic", "source_id")
 """The parts of a claim that make it a different statement. Evidence, credibility and notes
 describe the statement and do not change its identity."""
+_CLAIM_CONTENT_IDENTITY = CLAIM_IDENTITY[:-1]  # all but source_id, which a claim's content does not hold
+
+
+_NAMESPACE_BYTES = NAMESPACE.bytes
+_VERSION_5 = 5 << 76 | 0x8000 << 48
+_VERSION_BITS = 0xF000 << 64 | 0xC000 << 48
+
+
+def name_id(name: str) -> UUID:
+    """`uuid5(NAMESPACE, name)`, built from the digest without `UUID.__init__`'s general
+    checks (an ingest makes one per claim; tests hold it to `uuid.uuid5`)."""
+    digest = sha1(_NAMESPACE_BYTES + name.encode()).digest()
+    return uuid_from_int(int.from_bytes(digest[:16]) & ~_VERSION_BITS | _VERSION_5)
 
 
 def source_id(key: str) -> UUID:
     """The id of the source registered under `key` (the fact file's [source] id)."""
-    return uuid5(NAMESPACE, "source:" + key)
+    return name_id("source:" + key)
 
 
 def incident_id(slug: str) -> UUID:
     """The id of the incident named by `slug`."""
-    return uuid5(NAMESPACE, "incident:" + slug)
+    return name_id("incident:" + slug)
 
 
-def claim_id(content: dict[str, Any]) -> UUID:
-    """The id of a claim: uuid5 of the canonical JSON of its identifying content."""
-    identity = {key: content.get(key) for key in CLAIM_IDENTITY}
-    identity["source_id"] = str(identity["source_id"])
-    canonical = orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)
-    return uuid5(NAMESPACE, "claim:" + canonical.decode())
+def claim_id(content: dict[str, Any], source: UUID) -> UUID:
+    """The id of a claim: uuid5 of the canonical JSON of its identifying content and its
+    source's id (docs/log-format.md; orjson writes the UUID in its 36-character form)."""
+    identity = {key: content.get(key) for key in _CLAIM_CONTENT_IDENTITY}
+    identity["source_id"] = source
+    return name_id("claim:" + orjson.dumps(identity, option=orjson.OPT_SORT_KEYS).decode())
 
 
 def claim_recorded_state(content: dict[str, Any], source: UUID, recorded_by: str, timestamp: dt.datetime) -> bytes:
     """The stored state of a `Claim.Recorded` event, encoded directly: byte for byte what the
     aggregate path (Claim.record, then the mapper and OrjsonTranscoder) writes, without building
     aggregate and event objects. `content` is already JSON-native (chronology.fields makes it so).
-    tests/test_log.py proves the two paths agree. The result is copied to its exact size: orjson
-    keeps a 4 KiB buffer behind each output, and ingest holds a whole file's worth at once."""
-    encoded = orjson.dumps(
-        {
-            "content": content,
-            "originator_topic": _CLAIM_TOPIC,
-            "recorded_by": recorded_by,
-            "source_id": {"_data_": source.hex, "_type_": "uuid_hex"},
-            "timestamp": {"_data_": timestamp.isoformat(), "_type_": "datetime_iso"},
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
-    return bytes(memoryview(encoded))
+    tests/test_log.py proves the two paths agree."""
+    return next(claim_recorded_states([(content, source)], recorded_by, timestamp))
+
+
+def claim_recorded_states(
+    claims: Iterable[tuple[dict[str, Any], UUID]], recorded_by: str, timestamp: dt.datetime
+) -> Iterator[bytes]:
+    """`claim_recorded_state` of each (content, source) of one transaction (an ingested file):
+    its time and each source's id are written out once. Each result is copied to its exact
+    size: orjson keeps a 4 KiB buffer behind each output, and ingest holds a whole file's worth."""
+    when = {"_data_": timestamp.isoformat(), "_type_": "datetime_iso"}
+    tagged: dict[UUID, dict[str, str]] = {}
+    for content, source in claims:
+        source_tag = tagged.get(source)
+        if source_tag is None:
+            source_tag = tagged[source] = {"_data_": source.hex, "_type_": "uuid_hex"}
+        encoded = orjson.dumps(
+            {
+                "content": content,
+                "originator_topic": _CLAIM_TOPIC,
+                "recorded_by": recorded_by,
+                "source_id": source_tag,
+                "timestamp": when,
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+        yield bytes(memoryview(encoded))
 
 
 class Source(Aggregate):
@@ -166,7 +197,7 @@ class Claim(Aggregate):
     def record(cls, content: dict[str, Any], source: UUID, recorded_by: str, timestamp: dt.datetime) -> Claim:
         return cls._create(
             cls.Recorded,
-            id=claim_id({**content, "source_id": source}),
+            id=claim_id(content, source),
             content=content,
             source_id=source,
             recorded_by=recorded_by,

@@ -33,6 +33,11 @@ def uuid_from_text(text: str) -> UUID:
         number = int.from_bytes(bytes.fromhex(digits))
     except ValueError:
         return UUID(text)  # not hex digits: whatever UUID makes of it ("0x..." included)
+    return uuid_from_int(number)
+
+
+def uuid_from_int(number: int) -> UUID:
+    """`UUID(int=number)` for a number known to fit in 128 bits, without `UUID.__init__`."""
     value = _new_object(UUID)
     _set_attribute(value, "int", number)
     _set_attribute(value, "is_safe", SafeUUID.unknown)

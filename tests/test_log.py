@@ -7,6 +7,7 @@ import sqlite3
 from decimal import Decimal
 from uuid import UUID, uuid4
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -151,11 +152,59 @@ def test_claim_ids_are_derived_from_content():
         "evidence": {"quote": "three"},
     }
     source = domain.source_id("s")
-    same = domain.claim_id({**content, "source_id": source})
-    assert same == domain.claim_id({**content, "evidence": {"quote": "3 dead"}, "source_id": source})
-    assert same != domain.claim_id({**content, "value": 4, "source_id": source})
-    assert same != domain.claim_id({**content, "source_id": domain.source_id("t")})
+    same = domain.claim_id(content, source)
+    assert same == domain.claim_id({**content, "evidence": {"quote": "3 dead"}}, source)
+    assert same != domain.claim_id({**content, "value": 4}, source)
+    assert same != domain.claim_id(content, domain.source_id("t"))
     assert domain.incident_id("a-b") == domain.incident_id("a-b")
+
+
+@given(st.text())
+def test_ids_are_uuid5_in_the_chronology_namespace(name):
+    """`name_id` builds ids without `UUID.__init__`; they must be `uuid.uuid5`'s, to the bit."""
+    from uuid import uuid5
+
+    try:
+        expected = uuid5(domain.NAMESPACE, name)
+    except UnicodeEncodeError:  # a lone surrogate: no id, either way
+        with pytest.raises(UnicodeEncodeError):
+            domain.name_id(name)
+        return
+    made = domain.name_id(name)
+    assert (made, made.int, made.version, made.variant, str(made), hash(made)) == (
+        expected,
+        expected.int,
+        5,
+        expected.variant,
+        str(expected),
+        hash(expected),
+    )
+
+
+def test_claim_ids_are_those_the_documented_formula_gives(tmp_path):
+    """docs/log-format.md: uuid5 of "claim:" + the sorted, spaceless JSON of the identifying
+    keys, source_id as text. Computed here with the standard library, for every claim of the
+    bundled chronology and a synthetic one: ids in existing archives must never change."""
+    import json
+    import sys
+    from uuid import uuid5
+
+    sys.path.insert(0, str(EVENTS.parent))
+    from bench.synthetic import write_corpus
+    from chronology.factfile import fact_file_paths
+
+    files, _ = write_corpus(tmp_path / "synthetic", 100)
+    checked = 0
+    for path in [*fact_file_paths([EVENTS]), *files]:
+        for spec in read_fact_file(path).claims:
+            source = domain.source_id(spec.source_key)
+            assert source == uuid5(domain.NAMESPACE, "source:" + spec.source_key)
+            identity = {key: spec.content.get(key) for key in domain.CLAIM_IDENTITY if key != "source_id"}
+            identity["source_id"] = str(source)
+            canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            assert domain.claim_id(spec.content, source) == uuid5(domain.NAMESPACE, "claim:" + canonical)
+            checked += 1
+    assert checked > 1000
 
 
 def test_the_direct_claim_encoding_is_byte_identical_to_the_aggregate_path(tmp_path):
@@ -177,7 +226,7 @@ def test_the_direct_claim_encoding_is_byte_identical_to_the_aggregate_path(tmp_p
             (event,) = aggregate.collect_events()
             stored = archive.mapper.to_stored_event(event)
             assert stored.topic == domain.Claim.Recorded.TOPIC
-            assert stored.originator_id == domain.claim_id({**spec.content, "source_id": source})
+            assert stored.originator_id == domain.claim_id(spec.content, source)
             assert stored.state == domain.claim_recorded_state(spec.content, source, "an archivist", moment)
             checked += 1
     assert checked > 1000

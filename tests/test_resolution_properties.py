@@ -71,7 +71,7 @@ def claims(draw, field="killed"):
         "said_by": draw(st.sampled_from(["a general", "officials", None])),
     }
     return Claim(
-        id=claim_id({**content, "source_id": source}),
+        id=claim_id(content, source),
         incident="a-b",
         field=field,
         value=value,
