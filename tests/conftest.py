@@ -45,6 +45,16 @@ def store(request, tmp_path) -> str:
     return _fresh_postgres_database(request)
 
 
+@pytest.fixture
+def postgres_store(request) -> str:
+    """A new, empty PostgreSQL database, for what only PostgreSQL has (connections to lose)."""
+    if not POSTGRES_UP:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES} (CI must run both stores)")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}")
+    return _fresh_postgres_database(request)
+
+
 def _fresh_postgres_database(request) -> str:
     import psycopg
 

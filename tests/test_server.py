@@ -210,17 +210,16 @@ def test_several_workers_on_one_store_serve_new_events(store, tmp_path):
 
 
 def test_a_postgres_server_reconnects_when_its_connections_are_dropped_and_says_503_while_the_store_is_gone(
-    store, tmp_path
+    postgres_store, tmp_path
 ):
     """PostgreSQL ends connections on a restart, a failover or an administrator's word: the
     feed reconnects (the request that finds out is answered all the same) and shows what was
     written since; a database that cannot be reached gets 503 with Retry-After, not a 500."""
-    if not store.startswith("postgresql://"):
-        pytest.skip("a SQLite store has no connection to lose")
     import psycopg
 
     from tests.conftest import POSTGRES
 
+    store = postgres_store
     name = store.rsplit("/", 1)[1]
     chron_process(store, "ingest", EVENTS)
     with running_server(store, tmp_path) as (base, log_path):
