@@ -38,24 +38,22 @@ def store(request, tmp_path) -> str:
     """A new, empty store: a SQLite file, or a PostgreSQL database created for this test."""
     if request.param == "sqlite":
         return str(tmp_path / "chron.db")
-    if not POSTGRES_UP:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES} (CI must run both stores)")
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}")
     return _fresh_postgres_database(request)
 
 
 @pytest.fixture
 def postgres_store(request) -> str:
     """A new, empty PostgreSQL database, for what only PostgreSQL has (connections to lose)."""
-    if not POSTGRES_UP:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES} (CI must run both stores)")
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}")
     return _fresh_postgres_database(request)
 
 
 def _fresh_postgres_database(request) -> str:
+    """A database made for this test and dropped after it; skipped when PostgreSQL is not
+    reachable, except in CI, which must run both stores."""
+    if not POSTGRES_UP:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES} (CI must run both stores)")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}")
     import psycopg
 
     name = f"chron_test_{uuid.uuid4().hex[:12]}"

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.conftest import POSTGRES_UP
-
 
 def tamper(store: str, position: int) -> None:
     """Change one stored event's bytes directly in the database, behind Chronology's back."""
@@ -80,8 +76,6 @@ def other_store(store: str, tmp_path, request) -> str:
     """A fresh store of the other kind than `store`."""
     if store.startswith("postgresql://"):
         return str(tmp_path / "other.db")
-    if not POSTGRES_UP:
-        pytest.skip("PostgreSQL is not reachable")
     from tests.conftest import _fresh_postgres_database
 
     return _fresh_postgres_database(request)
