@@ -593,7 +593,6 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token: str | N
     drops (a restart, a failover) are made again; while it cannot be reached, requests get 503
     with Retry-After.
     """
-
     import uvicorn
 
     from chronology.projection import Projection

@@ -60,7 +60,7 @@ def store_environment(store: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(url.password or ""),
         }
     if "://" in store:
-        raise StoreError(f"unknown store '{store}': expected a SQLite file path or postgresql://...")
+        raise StoreError(f"unknown store '{_redact(store)}': expected a SQLite file path or postgresql://...")
     if store == ":memory:" or store.startswith("file:"):
         raise StoreError(f"store '{store}' is not a file: an archive is kept in a SQLite file or in PostgreSQL")
     path = Path(store)
@@ -156,7 +156,7 @@ class _Plan:
     sources: list[Any] = field(default_factory=list)
     """New Source aggregates (few per file: the domain path)."""
     claims: list[tuple[UUID, dict[str, Any], UUID]] = field(default_factory=list)
-    """New claims as (id, content, source id): written by `domain.claim_recorded_state`."""
+    """New claims as (id, content, source id): written by `domain.claim_recorded_states`."""
     report: IngestReport | None = None
     recorded_at: dt.datetime | None = None
     recorded_by: str = ""
@@ -329,9 +329,18 @@ class Archive(Application):
                 table = recorder.events_table_name
             cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
             if cursor.fetchone() is not None:
-                raise StoreError(f"store '{_redact(self.store)}' is not empty: import only into an empty store")
+                raise self._not_empty()
             for batch in batches:
                 insert(cursor, batch)
+
+    def require_empty(self) -> None:
+        """StoreError unless the log holds no event (what `append_into_empty` checks again
+        inside its transaction; this is the early refusal, before a long file is read)."""
+        if self.max_position():
+            raise self._not_empty()
+
+    def _not_empty(self) -> StoreError:
+        return StoreError(f"store '{_redact(self.store)}' is not empty: import only into an empty store")
 
     def retract(self, claim_id: UUID, reason: str, recorded_by: str | None = None) -> None:
         """ClaimRetracted: the claim leaves the best view; it stays in the log."""

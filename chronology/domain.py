@@ -63,20 +63,16 @@ def claim_id(content: dict[str, Any], source: UUID) -> UUID:
     return name_id("claim:" + orjson.dumps(identity, option=orjson.OPT_SORT_KEYS).decode())
 
 
-def claim_recorded_state(content: dict[str, Any], source: UUID, recorded_by: str, timestamp: dt.datetime) -> bytes:
-    """The stored state of a `Claim.Recorded` event, encoded directly: byte for byte what the
-    aggregate path (Claim.record, then the mapper and OrjsonTranscoder) writes, without building
-    aggregate and event objects. `content` is already JSON-native (chronology.fields makes it so).
-    tests/test_log.py proves the two paths agree."""
-    return next(claim_recorded_states([(content, source)], recorded_by, timestamp))
-
-
 def claim_recorded_states(
     claims: Iterable[tuple[dict[str, Any], UUID]], recorded_by: str, timestamp: dt.datetime
 ) -> Iterator[bytes]:
-    """`claim_recorded_state` of each (content, source) of one transaction (an ingested file):
-    its time and each source's id are written out once. Each result is copied to its exact
-    size: orjson keeps a 4 KiB buffer behind each output, and ingest holds a whole file's worth."""
+    """The stored state of the `Claim.Recorded` event of each (content, source) of one
+    transaction (an ingested file), encoded directly: byte for byte what the aggregate path
+    (Claim.record, then the mapper and OrjsonTranscoder) writes, without building aggregate
+    and event objects; tests/test_log.py proves the two paths agree. `content` is already
+    JSON-native (chronology.fields makes it so). The time and each source's id are written
+    out once. Each result is copied to its exact size: orjson keeps a 4 KiB buffer behind
+    each output, and ingest holds a whole file's worth."""
     when = {"_data_": timestamp.isoformat(), "_type_": "datetime_iso"}
     tagged: dict[UUID, dict[str, str]] = {}
     for content, source in claims:

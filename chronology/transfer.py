@@ -25,7 +25,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import StoredEvent
 
-from chronology.errors import LogImportError, StoreError
+from chronology.errors import LogImportError
 from chronology.integrity import GENESIS, links, next_link
 
 FORMAT = "chronology-log"
@@ -131,8 +131,7 @@ def _check_end(path: Path, number: int, record: dict, count: int, link: str) -> 
 def import_log(archive: Any, path: Path) -> int:
     """Append every event of an export to an empty store, in one transaction; return the
     number of events."""
-    if archive.max_position():
-        raise StoreError(f"store '{archive.store}' is not empty: import only into an empty store")
+    archive.require_empty()
     count = 0
     for number, stored in _events(path):  # first pass: check everything, write nothing
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tests.conftest import EVENTS
+
 
 def tamper(store: str, position: int) -> None:
     """Change one stored event's bytes directly in the database, behind Chronology's back."""
@@ -215,3 +217,18 @@ def test_a_version_1_export_without_an_end_line_still_imports(bundled, tmp_path,
 def test_export_to_a_file_leaves_no_partial_file_behind(bundled, tmp_path):
     bundled("log", "export", "-o", tmp_path / "log.jsonl")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("log")) == ["log.jsonl"]
+
+
+def test_refusing_a_store_that_is_not_empty_never_prints_its_password(postgres_store, tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    store = postgres_store.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--store", store, "ingest", str(EVENTS)]).exit_code == 0
+    assert runner.invoke(cli, ["--store", store, "log", "export", "-o", str(tmp_path / "log.jsonl")]).exit_code == 0
+    result = runner.invoke(cli, ["--store", store, "log", "import", str(tmp_path / "log.jsonl")])
+    assert result.exit_code == 1
+    assert "postgres:***@" in result.stderr and "is not empty" in result.stderr
+    assert "s3cret" not in result.stderr
