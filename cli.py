@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,8 @@ from chronology.archive import RANKS, RELATIONS, Archive
 from chronology.errors import ChronologyError, FactFileError, UnknownReference, store_unavailable
 from chronology.factfile import fact_file_paths, read_fact_file
 from chronology.plugins import load_plugins
-from chronology.render import chronology_text, incident_text, log_text, summary
+from chronology.projection import collector_paused
+from chronology.render import chronology_text, incident_count, incident_text, log_text, summary
 from chronology.replay import (
     DEFAULT_POLICY,
     Filters,
@@ -26,6 +28,7 @@ from chronology.replay import (
     field_history,
     full_replay_matches_projection,
     load_timeline,
+    timeline_pages,
 )
 
 
@@ -55,6 +58,17 @@ class ChronGroup(click.Group):
 def _json(data: Any) -> None:
     sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     sys.stdout.buffer.write(b"\n")
+
+
+def _json_list(items: Iterable[Any]) -> None:
+    """`_json(list(items))`, written an item at a time (the same bytes)."""
+    out = sys.stdout.buffer
+    first = True
+    for item in items:
+        out.write(b"[\n  " if first else b",\n  ")
+        out.write(orjson.dumps(item, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).replace(b"\n", b"\n  "))
+        first = False
+    out.write(b"[]\n" if first else b"\n]\n")
 
 
 def _archive(ctx: click.Context) -> Archive:
@@ -253,17 +267,22 @@ def replay_command(
 ) -> None:
     """Rebuild the chronology from the log and print it, incidents in date order."""
     archive = _archive(ctx)
-    timeline = load_timeline(
+    pages = timeline_pages(
         archive,
         policy=policy,
         policy_function=_policy(ctx, policy),
         as_of=_when(as_of, "--as-of"),
         known_at=_day(known_at, "--known-at"),
     )
-    if as_json:
-        _json([view.as_dict() for view in timeline.incidents])
-    else:
-        click.echo(chronology_text(timeline.incidents, timeline.claims, timeline.sources), nl=False)
+    with collector_paused():
+        if as_json:
+            _json_list(view.as_dict() for page in pages for view in page.incidents)
+        else:
+            count = 0
+            for page in pages:
+                click.echo(chronology_text(page.incidents, page.claims, page.sources), nl=False)
+                count += len(page.incidents)
+            click.echo(incident_count(count), nl=False)
     if verify:
         same, _incremental, _full = full_replay_matches_projection(archive)
         if not same:

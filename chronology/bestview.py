@@ -30,7 +30,7 @@ from chronology.resolution import (
     id_texts,
     resolve_distinct,
 )
-from chronology.transcoder import uuid_in
+from chronology.transcoder import UuidMemo
 
 GRADES = ("confirmed", "fair", "weak", "contested")
 """Airwars-style incident grades."""
@@ -98,8 +98,10 @@ class IncidentView:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], memo: dict[str, UUID] | None = None) -> IncidentView:
+    def from_dict(cls, data: dict[str, Any], memo: UuidMemo | None = None) -> IncidentView:
         """Inverse of `as_dict`; `memo` shares one UUID per id text across the views read."""
+        memo = memo if memo is not None else UuidMemo()
+        uuid_of = memo.__getitem__
         changed_at = data.get("changed_at")
         return cls(
             slug=data["slug"],
@@ -110,8 +112,8 @@ class IncidentView:
             date=data["date"],
             location=data["location"],
             fields=tuple(field_view_from_dict(f, memo) for f in data["fields"]),
-            claims=tuple(uuid_in(memo, i) for i in data["claims"]),
-            sources=tuple(uuid_in(memo, i) for i in data["sources"]),
+            claims=tuple(map(uuid_of, data["claims"])),
+            sources=tuple(map(uuid_of, data["sources"])),
             aliases=tuple(data["aliases"]),
             links=tuple((relation, other) for relation, other in data["links"]),
             revision=data.get("revision", 0),

@@ -17,7 +17,7 @@ import datetime as dt
 import gc
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 from uuid import UUID
@@ -30,7 +30,7 @@ from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
 from chronology.resolution import Policy, balanced
 from chronology.state import MemoryState, apply_event, follow_aliases, has_link
-from chronology.transcoder import tag, untag
+from chronology.transcoder import UuidMemo, tag, untag
 
 
 class Views(Protocol):
@@ -328,7 +328,7 @@ class TableState:
         """(source id as int, slug) for claims put since the last flush."""
         self._sources: dict[UUID, Source] = {}
         self._held = 0
-        self._ids: dict[str, UUID] = {}
+        self._ids = UuidMemo()
         """One UUID per id text for the views and claims read out (`views`, `claims_about`)."""
 
     def _read_incident(self, slug: str) -> dict[int, Claim]:
@@ -430,14 +430,20 @@ class TableState:
             claims.extend((held if held is not None else self._read_incident(name)).values())
         return claims
 
-    def claims_about(self, views: list[IncidentView]) -> dict[UUID, Claim]:
-        """Every claim the given views rest on: per incident for a few, in one scan for many."""
-        if len(views) <= 200:
-            return {c.id: c for v in views for c in self.claims_of(v.slug)}
+    def claims_about(self, views: list[IncidentView], memo: UuidMemo | None = None) -> dict[UUID, Claim]:
+        """Every claim the given views rest on: read by key (each view names its incident and
+        the slugs merged into it) unless the views are a large part of all stored ones, then in
+        one scan. `memo`: where to share id texts (default: this state's own memo)."""
+        memo = self._ids if memo is None else memo
         wanted = {i for v in views for i in v.claims}
+        if len(views) > 200 and 4 * len(views) >= self.tx.one("SELECT count(*) FROM chron_views")[0]:
+            rows = self.tx.rows("SELECT claims FROM chron_incidents")
+        else:
+            slugs = [slug for v in views for slug in (v.slug, *v.aliases)]
+            rows = self.tx.rows_in("SELECT claims FROM chron_incidents WHERE slug IN ({})", slugs)
         found = {}
-        for (body,) in self.tx.rows("SELECT claims FROM chron_incidents"):
-            found.update((c.id, c) for c in decode_claims(body, self._ids) if c.id in wanted)
+        for (body,) in rows:
+            found.update((c.id, c) for c in decode_claims(body, memo) if c.id in wanted)
         return found
 
     def links_of(self, slug: str) -> list[Link]:
@@ -451,13 +457,54 @@ class TableState:
         rows = self.tx.rows("SELECT slug FROM chron_incidents")
         return sorted({self.canonical(row[0]) for row in rows} | {self.canonical(s) for s in self._changed})
 
-    def views(self) -> list[IncidentView]:
-        """Every stored view, in chronological order."""
-        return [_stored_view(*row, self._ids) for row in self.tx.view_rows()]
+    def views(self, keep: Callable[[dict[str, Any]], bool] | None = None) -> list[IncidentView]:
+        """Every stored view, in chronological order; with `keep`, only those whose stored
+        content it accepts (checked before the rest of the view is decoded)."""
+        return [view for page, _memo in self._stored_views(keep, 1000, self._ids) for view in page]
+
+    def view_pages(
+        self, keep: Callable[[dict[str, Any]], bool] | None = None, size: int = 1000
+    ) -> Iterator[tuple[list[IncidentView], dict[UUID, Claim]]]:
+        """The stored views in chronological order, up to `size` at a time, each page with the
+        claims its views rest on: an archive of any size read in bounded memory (ids are shared
+        within a page, not across pages). `keep` as for `views`."""
+        for views, memo in self._stored_views(keep, size, None):
+            yield views, self.claims_about(views, memo)
+
+    def _stored_views(
+        self, keep: Callable[[dict[str, Any]], bool] | None, size: int, memo: UuidMemo | None
+    ) -> Iterator[tuple[list[IncidentView], UuidMemo]]:
+        """The stored views that `keep` accepts, read `size` rows at a time (by key, so that
+        the rows' bytes are held a page at a time too), with the memo their ids were read with
+        (`memo`, or with None a new one per page)."""
+        after = None
+        while rows := self.tx.view_page(after, size):
+            after = rows[-1][:2]
+            page_memo = UuidMemo() if memo is None else memo
+            views = []
+            for _sort_key, _slug, body, revision, changed_at in rows:
+                content = orjson.loads(body)
+                if keep is None or keep(content):
+                    views.append(_stored_view(content, revision, changed_at, page_memo))
+            if views:
+                yield views, page_memo
+
+    def views_named(self, slugs: Iterable[str]) -> list[IncidentView]:
+        """The views of the incidents `slugs` name, each once, in chronological order (a slug
+        merged into another incident names that incident); read one by one, by key."""
+        found = {}
+        for slug in slugs:
+            view = self.view(slug)
+            if view is not None:
+                found[view.slug] = view
+        return sorted(found.values(), key=lambda v: v.sort_key)
 
     def view(self, slug: str) -> IncidentView | None:
         row = self.tx.view_row(self.canonical(slug))
-        return _stored_view(*row, self._ids) if row else None
+        if row is None:
+            return None
+        body, revision, changed_at = row
+        return _stored_view(orjson.loads(body), revision, changed_at, self._ids)
 
     @property
     def sources(self) -> dict[UUID, Source]:
@@ -465,8 +512,9 @@ class TableState:
         return {s.id: s for s in (Source(**untag(orjson.loads(r[0]))) for r in rows)}
 
 
-def _stored_view(body: bytes, revision: int, changed_at: str | None, memo: dict[str, UUID]) -> IncidentView:
-    return IncidentView.from_dict({**orjson.loads(body), "revision": revision, "changed_at": changed_at}, memo)
+def _stored_view(content: dict[str, Any], revision: int, changed_at: str | None, memo: UuidMemo) -> IncidentView:
+    content["revision"], content["changed_at"] = revision, changed_at
+    return IncidentView.from_dict(content, memo)
 
 
 class TableViews:
@@ -631,6 +679,8 @@ class Database:
         cursor = self.connection.cursor()
         if self.is_postgres:
             with self.connection.transaction():
+                if not write:  # every statement sees one snapshot, as a SQLite read does
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield Transaction(self, cursor)
             return
         cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -663,6 +713,13 @@ class Transaction:
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()
+
+    def rows_in(self, sql: str, values: list[Any], chunk: int = 500) -> Iterator[Any]:
+        """The rows of `sql`, whose `{}` is an IN list, for every value in `values` (queried
+        `chunk` values at a time, within any store's limit on parameters)."""
+        for start in range(0, len(values), chunk):
+            part = values[start : start + chunk]
+            yield from self.rows(sql.format(", ".join("?" for _ in part)), part)
 
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         if self.db.placeholder != "?":
@@ -729,10 +786,16 @@ class Transaction:
         ):
             self.execute(f"DELETE FROM {table}")
 
-    def view_rows(self) -> list[tuple[bytes, int, str | None]]:
-        """(body, revision, changed_at) of every view, in chronological order."""
-        rows = self.rows("SELECT body, revision, changed_at FROM chron_views ORDER BY sort_key, slug")
-        return [(bytes(body), revision, changed_at) for body, revision, changed_at in rows]
+    def view_page(self, after: tuple[str, str] | None, size: int) -> list[tuple[str, str, bytes, int, str | None]]:
+        """(sort key, slug, body, revision, changed_at) of up to `size` views, in chronological
+        order, from just after the (sort key, slug) `after` (None: from the first)."""
+        where = "" if after is None else " WHERE (sort_key, slug) > (?, ?)"
+        rows = self.rows(
+            f"SELECT sort_key, slug, body, revision, changed_at FROM chron_views{where}"
+            " ORDER BY sort_key, slug LIMIT ?",
+            (*(after or ()), size),
+        )
+        return [(key, slug, bytes(body), revision, changed_at) for key, slug, body, revision, changed_at in rows]
 
     def view_row(self, slug: str) -> tuple[bytes, int, str | None] | None:
         row = self.one("SELECT body, revision, changed_at FROM chron_views WHERE slug = ?", (slug,))

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import orjson
 
-from chronology.transcoder import shared, uuid_from_text, uuid_in
+from chronology.transcoder import UuidMemo, shared, uuid_from_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +142,12 @@ def encode_claims(claims: Iterable[Claim]) -> bytes:
     return orjson.dumps([tuple(c) for c in claims])
 
 
-def decode_claims(data: bytes, memo: dict[str, UUID] | None = None) -> list[Claim]:
-    """Inverse of `encode_claims` (`memo`: see `chronology.transcoder.uuid_in`)."""
+def decode_claims(data: bytes, memo: UuidMemo | None = None) -> list[Claim]:
+    """Inverse of `encode_claims` (`memo`: one UUID per id text across calls, see
+    `chronology.transcoder.UuidMemo`)."""
     claims = []
     for row in orjson.loads(data):
-        row[_ID] = uuid_in(memo, row[_ID])
+        row[_ID] = uuid_from_text(row[_ID]) if memo is None else memo[row[_ID]]
         row[_SOURCE_ID] = shared("uuid_hex", row[_SOURCE_ID], uuid_from_text)
         row[_RECORDED_AT] = shared("datetime_iso", row[_RECORDED_AT], dt.datetime.fromisoformat)
         claims.append(_new_claim(Claim, row))

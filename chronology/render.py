@@ -88,11 +88,10 @@ def claimed_values(
 
 
 def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]) -> str:
-    """`chron replay`: every incident in date order, each field's best value and who said what."""
+    """`chron replay`, a page at a time: each incident in date order, each field's best value
+    and who said what; `incident_count` ends the listing."""
     lines: list[str] = []
-    count = 0
     for view in views:
-        count += 1
         date = describe("date", view.date) if view.date else "undated"
         flag = "  RETRACTED" if view.retracted else ""
         lines.append(f"{date}  {view.title}  [{view.grade}]{flag}")
@@ -107,8 +106,12 @@ def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim],
             if len(field.alternatives) > 1 and field.status == "disputed":
                 lines.append(f"    {'':<22} claimed: {claimed_values(field, claims, sources)}")
         lines.append("")
-    lines.append(f"{count} incident{'s' if count != 1 else ''}")
-    return "\n".join(lines) + "\n"
+    return "".join(f"{line}\n" for line in lines)
+
+
+def incident_count(count: int) -> str:
+    """The last line of `chron replay`."""
+    return f"{count} incident{'s' if count != 1 else ''}\n"
 
 
 def incident_text(view: IncidentView, claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]) -> str:

@@ -8,6 +8,7 @@ field's best value changed as claims came in, by record time or by publication t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,18 +33,26 @@ class Filters:
     until: dt.date | None = None
 
     def keep(self, view: IncidentView) -> bool:
-        if self.incidents and view.slug not in self.incidents and not (set(view.aliases) & set(self.incidents)):
+        tags = view.field("tags")
+        return self._keeps(view.slug, view.aliases, tags.best if tags else None, view.date)
+
+    def keep_stored(self, content: dict[str, Any]) -> bool:
+        """`keep` for a view as the projection stores it (`IncidentView.content_json`), before
+        the rest of it is decoded."""
+        tags = next((f["best"] for f in content["fields"] if f["field"] == "tags"), None)
+        return self._keeps(content["slug"], content["aliases"], tags, content["date"])
+
+    def _keeps(self, slug: str, aliases: Any, tags: Any, date: dict[str, str] | None) -> bool:
+        if self.incidents and slug not in self.incidents and not (set(aliases) & set(self.incidents)):
             return False
-        if self.tags:
-            tags = view.field("tags")
-            if tags is None or not set(self.tags) & set(tags.best or []):
-                return False
+        if self.tags and not set(self.tags) & set(tags or []):
+            return False
         if self.since or self.until:
-            if view.date is None:
+            if date is None:
                 return False
-            if self.since and dt.date.fromisoformat(view.date["latest"]) < self.since:
+            if self.since and dt.date.fromisoformat(date["latest"]) < self.since:
                 return False
-            if self.until and dt.date.fromisoformat(view.date["earliest"]) > self.until:
+            if self.until and dt.date.fromisoformat(date["earliest"]) > self.until:
                 return False
         return True
 
@@ -67,7 +76,10 @@ def load_timeline(
             projection = Projection(archive).catch_up()
         try:
             with projection.state() as state, collector_paused():
-                views = [v for v in state.views() if filters.keep(v)]
+                if filters.incidents:  # read by key, not by scanning every view
+                    views = [v for v in state.views_named(filters.incidents) if filters.keep(v)]
+                else:
+                    views = state.views(filters.keep_stored if filters != Filters() else None)
                 claims = state.claims_about(views)
                 sources = state.sources
                 position = state.tx.tracking_position()
@@ -91,6 +103,46 @@ def load_timeline(
         position=position,
         last_changed=last_changed,
     )
+
+
+def timeline_pages(
+    archive: Any,
+    *,
+    policy: str = DEFAULT_POLICY,
+    policy_function: Any = None,
+    as_of: dt.datetime | None = None,
+    known_at: dt.date | None = None,
+    filters: Filters = Filters(),
+    page: int = 1000,
+) -> Iterator[Timeline]:
+    """`load_timeline` a page of up to `page` incidents at a time, in chronological order, so
+    that printing the current view of an archive of any size takes memory for one page (pause
+    the cycle collector around the loop, as `load_timeline` does). The pages are read in one
+    transaction: together they are one timeline, at one log position.
+    (Another point in time or another policy folds the whole log in memory: one page.)"""
+    if as_of is not None or known_at is not None or policy != DEFAULT_POLICY or filters.incidents:
+        yield load_timeline(
+            archive, policy=policy, policy_function=policy_function, as_of=as_of, known_at=known_at, filters=filters
+        )
+        return
+    projection = Projection(archive).catch_up()
+    try:
+        with projection.state() as state:
+            sources = state.sources
+            position, last_changed = state.tx.tracking_position(), state.tx.tracking_last_changed()
+            pages = state.view_pages(filters.keep_stored if filters != Filters() else None, page)
+            for views, claims in pages:
+                yield Timeline(
+                    title="Chronology",
+                    incidents=tuple(views),
+                    claims=claims,
+                    sources=sources,
+                    policy=policy,
+                    position=position,
+                    last_changed=last_changed,
+                )
+    finally:
+        projection.close()
 
 
 def full_replay_matches_projection(archive: Any) -> tuple[bool, bytes, bytes]:

@@ -29,7 +29,7 @@ from chronology.fields import (
     field_type,
 )
 from chronology.records import Claim, Source
-from chronology.transcoder import uuid_in
+from chronology.transcoder import UuidMemo
 
 RELIABILITY_SCORE = {"A": 6, "B": 5, "C": 4, "F": 3, "D": 2, "E": 1}
 """Admiralty grades, best first. F ("cannot be judged") ranks below C and above D."""
@@ -100,10 +100,11 @@ def id_texts(ids: Sequence[UUID]) -> list[str]:
     return [str(i) for i in ids]
 
 
-def field_view_from_dict(data: dict[str, Any], memo: dict[str, UUID] | None = None) -> FieldView:
+def field_view_from_dict(data: dict[str, Any], memo: UuidMemo | None = None) -> FieldView:
     """Inverse of `FieldView.as_dict` (the projection stores views as JSON); `memo` shares
-    one UUID per id text (`chronology.transcoder.uuid_in`)."""
-    ids = lambda values: tuple(uuid_in(memo, v) for v in values)  # noqa: E731
+    one UUID per id text across the views read (`chronology.transcoder.UuidMemo`)."""
+    uuid_of = (memo if memo is not None else UuidMemo()).__getitem__
+    ids = lambda values: tuple(map(uuid_of, values))  # noqa: E731
     return FieldView(
         field=data["field"],
         best=data["best"],

@@ -1,0 +1,126 @@
+"""Reading the current view back: a page at a time, by key, under filters, in one snapshot.
+Each way must give what reading the whole timeline and filtering it gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+
+import orjson
+import pytest
+
+from chronology.archive import Archive
+from chronology.bestview import IncidentView
+from chronology.factfile import read_fact_file
+from chronology.projection import Projection
+from chronology.render import chronology_text, incident_count
+from chronology.replay import Filters, load_timeline, timeline_pages
+
+from .conftest import EVENTS
+
+TAJI = "2020-03-11-camp-taji-rocket-attack"
+STRIKES = "2020-03-12-us-retaliatory-strikes-in-iraq"
+ALBUKAMAL = "2020-03-albukamal-airstrikes"
+
+
+@pytest.fixture
+def merged(bundled):
+    """The bundled chronology with one incident merged into another (so views have aliases)."""
+    bundled("merge", ALBUKAMAL, STRIKES, "--reason", "the same strikes")
+    return Archive(bundled.store)
+
+
+def claims_of(timeline, views):
+    return {i: timeline.claims[i] for v in views for i in v.claims}
+
+
+@pytest.mark.parametrize("page", [1, 5, 1000])
+def test_the_timeline_read_a_page_at_a_time_is_the_timeline_read_whole(merged, page):
+    whole = load_timeline(merged)
+    pages = list(timeline_pages(merged, page=page))
+    assert len(pages) == -(-len(whole.incidents) // page)
+    assert [v for p in pages for v in p.incidents] == list(whole.incidents)
+    for part in pages:
+        assert dict(part.claims) == claims_of(whole, part.incidents)  # exactly its views' claims
+        assert dict(part.sources) == dict(whole.sources)
+        assert (part.position, part.last_changed) == (whole.position, whole.last_changed)
+    text = "".join(chronology_text(p.incidents, p.claims, p.sources) for p in pages)
+    assert text == chronology_text(whole.incidents, whole.claims, whole.sources)
+
+
+FILTERS = [
+    Filters(tags=("rocket-attack",)),
+    Filters(tags=("no-such-tag",)),
+    Filters(since=dt.date(2020, 3, 11)),
+    Filters(until=dt.date(2020, 1, 31)),
+    Filters(since=dt.date(2020, 3, 1), until=dt.date(2020, 3, 31), tags=("us-strike",)),
+    Filters(incidents=(TAJI, ALBUKAMAL)),  # an old slug names the incident it was merged into
+    Filters(incidents=("no-such-incident",)),
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+def test_a_filtered_timeline_is_the_whole_one_filtered(merged, filters):
+    whole = load_timeline(merged)
+    expected = [v for v in whole.incidents if filters.keep(v)]
+    assert expected or filters.tags == ("no-such-tag",) or filters.incidents == ("no-such-incident",)
+    for timeline in (load_timeline(merged, filters=filters), *timeline_pages(merged, filters=filters, page=2)):
+        assert dict(timeline.claims) == claims_of(whole, timeline.incidents)
+    assert list(load_timeline(merged, filters=filters).incidents) == expected
+    assert [v for p in timeline_pages(merged, filters=filters, page=2) for v in p.incidents] == expected
+
+
+def test_one_incident_is_read_by_its_key_not_by_decoding_every_view(merged, monkeypatch):
+    built = []
+    original = IncidentView.from_dict.__func__
+    monkeypatch.setattr(IncidentView, "from_dict", classmethod(lambda cls, *a: built.append(1) or original(cls, *a)))
+    timeline = load_timeline(merged, filters=Filters(incidents=(ALBUKAMAL,)))
+    assert [v.slug for v in timeline.incidents] == [STRIKES]
+    assert len(built) == 1
+    assert {c.incident for c in timeline.claims.values()} == {STRIKES, ALBUKAMAL}
+
+
+def test_replay_prints_json_and_text_as_it_did_when_it_held_the_whole_timeline(merged, bundled):
+    whole = load_timeline(merged)
+    as_json = bundled("replay", "--json").stdout_bytes
+    expected = orjson.dumps([v.as_dict() for v in whole.incidents], option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    assert as_json == expected + b"\n"
+    text = chronology_text(whole.incidents, whole.claims, whole.sources) + incident_count(len(whole.incidents))
+    assert bundled("replay").stdout == text
+    assert text.endswith("\n11 incidents\n")
+
+
+def test_replay_of_an_empty_store_prints_an_empty_list(chron):
+    assert chron("replay", "--json").stdout_bytes == b"[]\n"
+    assert chron("replay").stdout == "0 incidents\n"
+
+
+def _ingest_and_catch_up(store: str, path: str) -> None:
+    archive = Archive(store)
+    archive.ingest(read_fact_file(path), recorded_by="another process")
+    Projection(archive).catch_up()
+
+
+def test_one_read_sees_one_state_of_the_view_while_another_process_changes_it(store, tmp_path):
+    """The pages of `chron replay`, or a timeline's views, claims and position, are read in
+    one transaction: a catch-up committed by another process meanwhile is not half seen."""
+    archive = Archive(store)
+    archive.ingest(read_fact_file(EVENTS / "2020-03-12-reuters.toml"))
+    projection = Projection(archive).catch_up()
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(
+        '{"source": {"id": "later", "publisher": "Later Wire", "title": "T", "published": "2020-03-20"}}\n'
+        '{"source": "later", "incident": "a-later-incident", "field": "killed", "value": 1, "evidence": "one"}\n',
+        encoding="utf-8",
+    )
+    with projection.state() as state:
+        before = (state.tx.tracking_position(), [v.slug for v in state.views()])
+        other = multiprocessing.get_context("spawn").Process(target=_ingest_and_catch_up, args=(store, str(extra)))
+        other.start()
+        other.join(60)
+        assert other.exitcode == 0
+        assert (state.tx.tracking_position(), [v.slug for v in state.views()]) == before
+    with projection.state() as state:
+        assert state.tx.tracking_position() > before[0]
+        assert "a-later-incident" in [v.slug for v in state.views()]
+    projection.close()
