@@ -1,6 +1,7 @@
 """The performance benchmark: ingest, analysts' retractions, full replay, incremental catch-up,
 export and peak memory, each printed as a rate and, for ingest and replay, as a ratio to a
-baseline measured in the same run on the same rows.
+baseline measured in the same run on the same rows; then reading: one incident (`chron show`),
+and `chron replay` printing the whole chronology (seconds and peak memory).
 
 Baselines (no Chronology code on the hot path):
   - insert: the same stored rows (id, version, topic, state bytes) inserted into an empty table
@@ -39,7 +40,7 @@ from chronology.archive import Archive  # noqa: E402
 from chronology.factfile import read_fact_file  # noqa: E402
 from chronology.plugins import load_plugins  # noqa: E402
 from chronology.projection import Projection  # noqa: E402
-from chronology.replay import load_timeline  # noqa: E402
+from chronology.replay import Filters, load_timeline  # noqa: E402
 
 POSTGRES = os.environ.get("CHRON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -152,16 +153,39 @@ def peak_memory_of_full_replay(store: str) -> tuple[float, float]:
     helper's is the rebuild process's RUSAGE_CHILDREN maximum, read once the helper has exited
     (an upper bound: importing psycopg runs a short-lived library probe of about 30 MB)."""
     code = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "import resource\n"
         "from chronology.archive import Archive\nfrom chronology.projection import Projection\n"
         f"Projection(Archive({store!r})).rebuild()\n"
-        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')),"
-        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    own, helper = result.stdout.split()
-    return int(own) / 1024, int(helper) / 1024
+    own, helper = _in_own_process(code)
+    return own, int(helper) / 1024
+
+
+def printing_the_chronology(store: str) -> tuple[float, float]:
+    """Seconds and MB of peak resident memory of `chron replay` printing the whole current
+    chronology (to /dev/null), in a separate process as a user runs it."""
+    code = (
+        "import time\nfrom cli import cli\nstarted = time.perf_counter()\n"
+        f"cli.main(['--store', {store!r}, 'replay'], standalone_mode=False)\n"
+        "print(time.perf_counter() - started, file=sys.stderr)"
+    )
+    peak, seconds = _in_own_process(code)
+    return float(seconds), peak
+
+
+def _in_own_process(code: str) -> tuple[float, str]:
+    """Run `code` in a new Python process (stdout to /dev/null): its peak resident memory in
+    MB (VmHWM, which starts afresh at exec) and the last line it wrote to stderr."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}\n"
+        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')), file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True
+    )
+    said, peak_kb = result.stderr.strip().split("\n")[-2:]
+    return int(peak_kb) / 1024, said
 
 
 def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
@@ -235,6 +259,10 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         result["catch_up_recomputed"] = sorted(projection.recomputed)
         projection.close()
 
+        started = time.perf_counter()
+        load_timeline(archive, filters=Filters(incidents=("synthetic-0000001",)))
+        result["show_one_ms"] = (time.perf_counter() - started) * 1000
+
         plugins = load_plugins()
         started = time.perf_counter()
         timeline = load_timeline(archive)
@@ -247,6 +275,7 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         progress(f"{kind} export", 1, 1)
         archive.close()
         result["peak_memory_full_replay_mb"], result["peak_memory_helper_mb"] = peak_memory_of_full_replay(store)
+        result["print_s"], result["print_peak_mb"] = printing_the_chronology(store)
     finally:
         drop_store(store)
     return result
@@ -268,7 +297,7 @@ def main() -> None:
         f"\n{'store':<9}{'claims':>9} {'ingest ev/s':>12} {'x insert':>9} {'retract/s':>10} {'replay ev/s':>12}"
         f" {'x read':>8}"
         f" {'catch-up ms':>12} {'timeline s':>11} {'ical s':>7} {'jsonld s':>9} {'csv s':>6} {'peak MB':>8}"
-        f" {'helper MB':>10}"
+        f" {'helper MB':>10} {'show ms':>8} {'print s':>8} {'print MB':>9}"
     )
     for r in results:
         print(
@@ -278,7 +307,8 @@ def main() -> None:
             f" {r['catch_up_one_claim_ms']:>12.1f} {r['load_timeline_s']:>11.2f}"
             f" {r['export_s']['ical']['seconds']:>7.2f} {r['export_s']['jsonld']['seconds']:>9.2f}"
             f" {r['export_s']['csv']['seconds']:>6.2f} {r['peak_memory_full_replay_mb']:>8.0f}"
-            f" {r['peak_memory_helper_mb']:>10.0f}"
+            f" {r['peak_memory_helper_mb']:>10.0f} {r['show_one_ms']:>8.1f} {r['print_s']:>8.2f}"
+            f" {r['print_peak_mb']:>9.0f}"
         )
     print(
         "\nbaselines (rows/s): "
