@@ -12,9 +12,10 @@ import pytest
 from chronology.archive import Archive
 from chronology.bestview import IncidentView
 from chronology.factfile import read_fact_file
-from chronology.projection import Projection
+from chronology.projection import MemoryViews, Projection, fold
 from chronology.render import chronology_text, incident_count
-from chronology.replay import Filters, load_timeline, timeline_pages
+from chronology.replay import Filters, field_history, load_timeline, timeline_pages
+from chronology.state import MemoryState
 
 from .conftest import EVENTS
 
@@ -124,3 +125,79 @@ def test_one_read_sees_one_state_of_the_view_while_another_process_changes_it(st
         assert state.tx.tracking_position() > before[0]
         assert "a-later-incident" in [v.slug for v in state.views()]
     projection.close()
+
+
+# --- history, read by aggregate id -----------------------------------------------------------
+
+
+class _EveryPut(MemoryViews):
+    """Views that record every view the fold puts, with the log position it had reached."""
+
+    def __init__(self, state: MemoryState) -> None:
+        super().__init__()
+        self.state, self.puts = state, []
+
+    def put(self, view, digest, body) -> None:
+        super().put(view, digest, body)
+        self.puts.append((self.state.position, view))
+
+
+def history_from_the_whole_log(archive, slug):
+    """A reference: fold every event of the log, and note a field's summary each time it
+    changes in a view of the incident `slug` named then (itself, or the one it was merged
+    into: the view lists it among its aliases)."""
+    state = MemoryState()
+    views = _EveryPut(state)
+    fold(state, views, archive.read())
+    last, entries = {}, []
+    for position, view in views.puts:
+        if slug != view.slug and slug not in view.aliases:
+            continue
+        for f in view.fields:
+            summary = (f.best, f.status, f.low, f.high, f.hedge)
+            if last.get(f.field) != summary:
+                last[f.field] = summary
+                entries.append((f.field, view.changed_at.isoformat(), summary, position))
+    return entries
+
+
+@pytest.fixture
+def corrected(bundled):
+    """The bundled chronology after each kind of correction: a retraction, a ranking, a
+    source graded, a merge and a link."""
+    shown = orjson.loads(bundled("show", TAJI, "--json").stdout_bytes)
+    by_value = {(c["field"], str(c["value"])): c["id"] for c in shown["claims"]}
+    bundled("retract", by_value[("munitions_launched", "18")], "--reason", "mis-coded")
+    bundled("rank", by_value[("munitions_launched", "18")], "preferred", "--reason", "the count that hit")
+    bundled("grade", "consultancy-2020-03-12-al-taji-strike-brief", "A", "--reason", "vetted")
+    bundled("merge", ALBUKAMAL, STRIKES, "--reason", "the same strikes")
+    bundled("link", STRIKES, "responds_to", TAJI)
+    return Archive(bundled.store)
+
+
+def test_history_read_by_aggregate_id_is_the_history_a_fold_of_the_whole_log_gives(corrected, monkeypatch):
+    slugs = [v.slug for v in load_timeline(corrected).incidents] + [ALBUKAMAL]
+    expected = {slug: history_from_the_whole_log(corrected, slug) for slug in slugs}
+    folded = []
+    reading_whole = []
+    read_of = Archive.read_of
+    monkeypatch.setattr(Archive, "read_of", lambda *a, **k: folded.append(read_of(*a, **k)) or folded[-1])
+    monkeypatch.setattr(Archive, "read", lambda *a, **k: reading_whole.append(1))
+    for slug in slugs:
+        history = field_history(corrected, slug)
+        assert [
+            (h["field"], h["recorded_at"], (h["best"], h["status"], h["low"], h["high"], h["hedge"])) for h in history
+        ] == [e[:3] for e in expected[slug]], slug
+        # The position shown is the incident's last event in that transaction: never later
+        # than the transaction's end, which the whole-log fold shows.
+        assert all(h["position"] <= e[3] for h, e in zip(history, expected[slug], strict=True))
+    assert not reading_whole
+    assert max(len(events) for events in folded) < corrected.max_position() / 2
+    assert any(
+        h["status"] == "retracted" or h["best"] == 18 for h in field_history(corrected, TAJI, "munitions_launched")
+    )
+
+
+def test_history_of_an_unknown_incident_or_field_is_a_clear_error(bundled):
+    assert "unknown incident 'no-such-incident'" in bundled("history", "no-such-incident", expect=1).stderr
+    assert "unknown field" in bundled("history", TAJI, "no_such_field", expect=1).stderr
