@@ -37,6 +37,9 @@ GRADES = ("confirmed", "fair", "weak", "contested")
 
 _FIELD_ORDER = {name: index for index, name in enumerate(CATALOG)}
 
+UNDATED = "9999-12-31"
+"""Where an incident no source has dated sorts: after every dated one."""
+
 
 @dataclass(frozen=True)
 class IncidentView:
@@ -64,7 +67,7 @@ class IncidentView:
 
     @property
     def sort_key(self) -> tuple[str, str]:
-        return (self.date["earliest"] if self.date else "9999-12-31", self.slug)
+        return (self.date["earliest"] if self.date else UNDATED, self.slug)
 
     def content(self, text_ids: bool = True) -> dict[str, Any]:
         """The view as plain data, without the projection's revision bookkeeping; ids as text,

@@ -25,7 +25,7 @@ from uuid import UUID
 import orjson
 
 from chronology import parallel
-from chronology.bestview import IncidentView, content_digest, incident_view
+from chronology.bestview import UNDATED, IncidentView, content_digest, incident_view
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
 from chronology.resolution import Policy, balanced
@@ -488,6 +488,16 @@ class TableState:
                     views.append(_stored_view(content, revision, changed_at, page_memo))
             if views:
                 yield views, page_memo
+
+    def dated_span(self) -> tuple[int, str | None, str | None]:
+        """How many views are stored, and the first and last day on which a dated one may have
+        begun (None, None: none is dated), from the views' sort keys rather than their bodies."""
+        (count,) = self.tx.one("SELECT count(*) FROM chron_views")
+        first, last = self.tx.one("SELECT min(sort_key), max(sort_key) FROM chron_views WHERE sort_key < ?", (UNDATED,))
+        sorted_last = self.tx.rows("SELECT body FROM chron_views WHERE sort_key = ?", (UNDATED,))
+        if any(orjson.loads(body)["date"] for (body,) in sorted_last):  # dated UNDATED itself
+            first, last = first or UNDATED, UNDATED
+        return count, first, last
 
     def views_named(self, slugs: Iterable[str]) -> list[IncidentView]:
         """The views of the incidents `slugs` name, each once, in chronological order (a slug

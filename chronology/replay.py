@@ -77,12 +77,13 @@ def load_timeline(
             projection = Projection(archive).catch_up()
         try:
             with projection.state() as state, collector_paused():
-                if filters.incidents:  # read by key, not by scanning every view
+                if filters.incidents:  # read by key, not by scanning every view or source
                     views = [v for v in state.views_named(filters.incidents) if filters.keep(v)]
+                    sources = {i: state.get_source(i) for v in views for i in v.sources}
                 else:
                     views = state.views(filters.keep_stored if filters != Filters() else None)
+                    sources = state.sources
                 claims = state.claims_about(views)
-                sources = state.sources
                 position = state.tx.tracking_position()
                 last_changed = state.tx.tracking_last_changed()
         finally:

@@ -333,11 +333,10 @@ class FeedApp:
 
     def index(self, request_headers: dict[str, str], prefix: str) -> bytes:
         with self._projection().state() as state:
-            views = state.views()
+            count, first, last = state.dated_span()
         host = request_headers.get("host", "localhost")
         base = self._public_base(request_headers)
-        dated = [v.date["earliest"] for v in views if v.date]
-        span = f"from {min(dated)} to {max(dated)}" if dated else "no dated incidents yet"
+        span = f"from {first} to {last}" if first else "no dated incidents yet"
         rows = []
         for exporter in sorted(self.plugins.exporters().values(), key=lambda e: e.name):
             path = f"{prefix}/feeds/{quote(exporter.name)}.{quote(exporter.file_extension)}"
@@ -353,7 +352,7 @@ class FeedApp:
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(self.title)}</title></head>
 <body>
 <h1>{html.escape(self.title)}</h1>
-<p>{len(views)} incidents, {html.escape(span)}, each rebuilt from the claims of its sources:
+<p>{count} incidents, {html.escape(span)}, each rebuilt from the claims of its sources:
 the best value of every field, whether sources agree, and who said what.</p>
 <h2>Feeds</h2>
 <ul>

@@ -67,6 +67,7 @@ def test_a_filtered_timeline_is_the_whole_one_filtered(merged, filters):
     assert expected or filters.tags == ("no-such-tag",) or filters.incidents == ("no-such-incident",)
     for timeline in (load_timeline(merged, filters=filters), *timeline_pages(merged, filters=filters, page=2)):
         assert dict(timeline.claims) == claims_of(whole, timeline.incidents)
+        assert all(timeline.sources[i] == whole.sources[i] for v in timeline.incidents for i in v.sources)
     assert list(load_timeline(merged, filters=filters).incidents) == expected
     assert [v for p in timeline_pages(merged, filters=filters, page=2) for v in p.incidents] == expected
 
@@ -201,3 +202,19 @@ def test_history_read_by_aggregate_id_is_the_history_a_fold_of_the_whole_log_giv
 def test_history_of_an_unknown_incident_or_field_is_a_clear_error(bundled):
     assert "unknown incident 'no-such-incident'" in bundled("history", "no-such-incident", expect=1).stderr
     assert "unknown field" in bundled("history", TAJI, "no_such_field", expect=1).stderr
+
+
+def test_the_index_counts_views_and_spans_the_dated_ones_without_decoding_them(bundled, tmp_path):
+    (tmp_path / "undated.jsonl").write_text(
+        '{"source": {"id": "wire", "publisher": "Wire", "title": "T", "published": "2020-03-20"}}\n'
+        '{"source": "wire", "incident": "an-undated-incident", "field": "killed", "value": 1, "evidence": "one"}\n',
+        encoding="utf-8",
+    )
+    bundled("ingest", tmp_path / "undated.jsonl")
+    views = orjson.loads(bundled("replay", "--json").stdout_bytes)
+    dated = sorted(v["date"]["earliest"] for v in views if v["date"])
+    assert len(dated) == len(views) - 1
+    projection = Projection(Archive(bundled.store))
+    with projection.state() as state:
+        assert state.dated_span() == (len(views), dated[0], dated[-1])
+    projection.close()

@@ -173,7 +173,9 @@ def test_index_page_lists_feeds_with_subscribe_links(served):
     port = base.rsplit(":", 1)[1]
     assert f'href="webcal://127.0.0.1:{port}/feeds/ical.ics"' in page.text
     assert f'href="{base}/feeds/jsonld.jsonld"' in page.text
-    assert "12 incidents" in page.text
+    views = json.loads(chron_process(served[1], "replay", "--json").stdout)
+    dated = sorted(v["date"]["earliest"] for v in views if v["date"])
+    assert f"12 incidents, from {dated[0]} to {dated[-1]}," in page.text
     incident = httpx.get(base + f"/incidents/{TAJI}")
     assert incident.status_code == 200 and "munitions_launched" in incident.text
 
