@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from uuid import UUID
 
 import click
@@ -27,7 +28,6 @@ from chronology.replay import (
     current_view,
     field_history,
     full_replay_matches_projection,
-    load_timeline,
     timeline_pages,
 )
 
@@ -69,6 +69,23 @@ def _json_list(items: Iterable[Any]) -> None:
         out.write(orjson.dumps(item, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).replace(b"\n", b"\n  "))
         first = False
     out.write(b"[]\n" if first else b"\n]\n")
+
+
+@contextmanager
+def _destination(output: Path | None) -> Iterator[BinaryIO]:
+    """Where a command writes: standard output, or the file `output`, which appears under its
+    name only once complete (written as NAME.partial, renamed at the end, removed if the
+    command fails)."""
+    if output is None:
+        yield sys.stdout.buffer
+        return
+    partial = output.with_name(output.name + ".partial")
+    try:
+        with open(partial, "wb") as out:
+            yield out
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _archive(ctx: click.Context) -> Archive:
@@ -413,16 +430,8 @@ def log_export(ctx: click.Context, output: Path | None) -> None:
     from chronology.transfer import export_log
 
     archive = _archive(ctx)
-    if output is None:
-        count = export_log(archive, sys.stdout.buffer)
-    else:
-        partial = output.with_name(output.name + ".partial")
-        try:
-            with open(partial, "wb") as out:
-                count = export_log(archive, out)
-            os.replace(partial, output)
-        finally:
-            partial.unlink(missing_ok=True)
+    with _destination(output) as out:
+        count = export_log(archive, out)
     click.echo(f"exported {count} events", err=True)
 
 
@@ -570,7 +579,7 @@ def export_command(
         if not equals or not name:
             raise click.BadParameter(f"expected NAME=VALUE, found {option!r}", param_hint="--option")
         parsed[name.strip()] = value.strip()
-    timeline = load_timeline(
+    pages = timeline_pages(
         _archive(ctx),
         policy=policy,
         policy_function=_policy(ctx, policy),
@@ -579,11 +588,9 @@ def export_command(
         filters=Filters(tags=tags, incidents=incidents, since=_day(since, "--since"), until=_day(until, "--until")),
         title=title,
     )
-    data = plugins.export(format_name, timeline, parsed)
-    if output is None:
-        sys.stdout.buffer.write(data)
-    else:
-        output.write_bytes(data)
+    with collector_paused(), _destination(output) as out:
+        for piece in plugins.export_pages(format_name, pages, parsed):
+            out.write(piece)
 
 
 @cli.command()

@@ -1,7 +1,8 @@
 """The performance benchmark: ingest, analysts' retractions, full replay, incremental catch-up,
 export and peak memory, each printed as a rate and, for ingest and replay, as a ratio to a
 baseline measured in the same run on the same rows; then reading: one incident (`chron show`),
-and `chron replay` printing the whole chronology (seconds and peak memory).
+and `chron replay` printing the whole chronology and `chron export ical` (seconds and peak
+memory, each in its own process).
 
 Baselines (no Chronology code on the hot path):
   - insert: the same stored rows (id, version, topic, state bytes) inserted into an empty table
@@ -40,8 +41,8 @@ from chronology import domain  # noqa: E402
 from chronology.archive import Archive  # noqa: E402
 from chronology.factfile import read_fact_file  # noqa: E402
 from chronology.plugins import load_plugins  # noqa: E402
-from chronology.projection import Projection  # noqa: E402
-from chronology.replay import Filters, load_timeline  # noqa: E402
+from chronology.projection import Projection, collector_paused  # noqa: E402
+from chronology.replay import Filters, load_timeline, timeline_pages  # noqa: E402
 
 CATCH_UP_ROUNDS = 5
 """How many times one claim is added and caught up (and its incident read back)."""
@@ -165,12 +166,12 @@ def peak_memory_of_full_replay(store: str) -> tuple[float, float]:
     return own, int(helper) / 1024
 
 
-def printing_the_chronology(store: str) -> tuple[float, float]:
-    """Seconds and MB of peak resident memory of `chron replay` printing the whole current
-    chronology (to /dev/null), in a separate process as a user runs it."""
+def running_chron(store: str, *arguments: str) -> tuple[float, float]:
+    """Seconds and MB of peak resident memory of one `chron` command on `store` (its output to
+    /dev/null), in a separate process, as a user runs it."""
     code = (
         "import time\nfrom cli import cli\nstarted = time.perf_counter()\n"
-        f"cli.main(['--store', {store!r}, 'replay'], standalone_mode=False)\n"
+        f"cli.main(['--store', {store!r}, *{list(arguments)!r}], standalone_mode=False)\n"
         "print(time.perf_counter() - started, file=sys.stderr)"
     )
     peak, seconds = _in_own_process(code)
@@ -264,19 +265,24 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         result["catch_up_recomputed"] = recomputed
         result["show_one_ms"] = {"first": shows[0], "median": statistics.median(shows)}
 
-        plugins = load_plugins()
+        # The whole timeline at once (what an exporter without `render_pages` is given), then
+        # each built-in export as `chron export` runs it: read and rendered a page at a time.
         started = time.perf_counter()
         timeline = load_timeline(archive)
         result["load_timeline_s"] = time.perf_counter() - started
+        del timeline
+        plugins = load_plugins()
         result["export_s"] = {}
         for name in ("ical", "jsonld", "csv"):
             started = time.perf_counter()
-            size = len(plugins.export(name, timeline, {}))
+            with collector_paused():
+                size = sum(len(piece) for piece in plugins.export_pages(name, timeline_pages(archive), {}))
             result["export_s"][name] = {"seconds": time.perf_counter() - started, "mb": size / 1e6}
         progress(f"{kind} export", 1, 1)
         archive.close()
         result["peak_memory_full_replay_mb"], result["peak_memory_helper_mb"] = peak_memory_of_full_replay(store)
-        result["print_s"], result["print_peak_mb"] = printing_the_chronology(store)
+        result["print_s"], result["print_peak_mb"] = running_chron(store, "replay")
+        result["export_ical_s"], result["export_ical_peak_mb"] = running_chron(store, "export", "ical")
     finally:
         drop_store(store)
     return result
@@ -302,7 +308,7 @@ def main() -> None:
         f"\n{'store':<9}{'claims':>9} {'ingest ev/s':>12} {'x insert':>9} {'retract/s':>10} {'replay ev/s':>12}"
         f" {'x read':>8}"
         f" {'catch-up ms':>14} {'timeline s':>11} {'ical s':>7} {'jsonld s':>9} {'csv s':>6} {'peak MB':>8}"
-        f" {'helper MB':>10} {'show ms':>14} {'print s':>8} {'print MB':>9}"
+        f" {'helper MB':>10} {'show ms':>14} {'print s':>8} {'print MB':>9} {'ical MB':>8}"
     )
     for r in results:
         print(
@@ -313,7 +319,7 @@ def main() -> None:
             f" {r['export_s']['ical']['seconds']:>7.2f} {r['export_s']['jsonld']['seconds']:>9.2f}"
             f" {r['export_s']['csv']['seconds']:>6.2f} {r['peak_memory_full_replay_mb']:>8.0f}"
             f" {r['peak_memory_helper_mb']:>10.0f} {_first_median(r['show_one_ms']):>14} {r['print_s']:>8.2f}"
-            f" {r['print_peak_mb']:>9.0f}"
+            f" {r['print_peak_mb']:>9.0f} {r['export_ical_peak_mb']:>8.0f}"
         )
     print(
         "\nbaselines (rows/s): "

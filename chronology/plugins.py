@@ -8,8 +8,10 @@ limits which plugins load ("" loads none).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pluggy
@@ -17,7 +19,7 @@ import pluggy
 from chronology import default_policies, hookspecs
 from chronology.errors import BadExportOption, PluginError
 from chronology.projection import collector_paused
-from chronology.timeline import Exporter
+from chronology.timeline import Exporter, Timeline
 
 ENTRY_POINT_GROUP = "chronology"
 BUILT_IN = (default_policies,)
@@ -48,6 +50,40 @@ class Plugins:
 
     def export(self, name: str, timeline: Any, options: dict[str, str]) -> bytes:
         """Run one exporter; a failure names the plugin that raised."""
+        exporter = self._checked(name, options)
+        try:
+            with collector_paused():
+                output = exporter.render(timeline, options)
+        except (PluginError, BadExportOption):
+            raise
+        except Exception as error:
+            raise self._failed(name, error) from error
+        if not isinstance(output, bytes):
+            raise self._not_bytes(name, output)
+        return output
+
+    def export_pages(self, name: str, pages: Iterable[Timeline], options: dict[str, str]) -> Iterator[bytes]:
+        """Run one exporter over a timeline given in pages (`chronology.replay.timeline_pages`),
+        yielding its output in pieces: through `Exporter.render_pages`, or for an exporter
+        without it, through `render` on the pages joined into one timeline. A failure names the
+        plugin that raised; one in reading the pages is raised as it is, not blamed on it."""
+        exporter = self._checked(name, options)
+        if exporter.render_pages is None:
+            yield self.export(name, _joined(pages), options)
+            return
+        try:
+            for piece in exporter.render_pages(_Reading(pages), options):
+                if not isinstance(piece, bytes):
+                    raise self._not_bytes(name, piece)
+                yield piece
+        except _ReadingFailed as failed:
+            raise failed.error from None
+        except (PluginError, BadExportOption):
+            raise
+        except Exception as error:
+            raise self._failed(name, error) from error
+
+    def _checked(self, name: str, options: dict[str, str]) -> Exporter:
         exporter = self.exporter(name)
         unknown = set(options) - set(exporter.options)
         if unknown:
@@ -55,19 +91,15 @@ class Plugins:
                 f"export format '{name}' has no option {', '.join(sorted(unknown))}"
                 f" (options: {', '.join(sorted(exporter.options)) or 'none'})"
             )
+        return exporter
+
+    def _failed(self, name: str, error: Exception) -> PluginError:
         plugin = self.exporter_plugins.get(name, "?")
-        try:
-            with collector_paused():
-                output = exporter.render(timeline, options)
-        except (PluginError, BadExportOption):
-            raise
-        except Exception as error:
-            raise PluginError(
-                f"plugin '{plugin}' failed to export '{name}': {type(error).__name__}: {error}"
-            ) from error
-        if not isinstance(output, bytes):
-            raise PluginError(f"plugin '{plugin}' returned {type(output).__name__} from '{name}', not bytes")
-        return output
+        return PluginError(f"plugin '{plugin}' failed to export '{name}': {type(error).__name__}: {error}")
+
+    def _not_bytes(self, name: str, output: Any) -> PluginError:
+        plugin = self.exporter_plugins.get(name, "?")
+        return PluginError(f"plugin '{plugin}' returned {type(output).__name__} from '{name}', not bytes")
 
     def exporter(self, name: str) -> Exporter:
         exporters = self.exporters()
@@ -151,3 +183,39 @@ def load_plugins() -> Plugins:
             pm.unregister(name=entry_point.name)
             failures[entry_point.name] = f"unknown hook: {error}"
     return Plugins(pm, failures, distributions)
+
+
+class _ReadingFailed(Exception):
+    """Reading the pages failed (the store, not the exporter): carries the error through the
+    exporter's code, so that it is raised as it is."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Reading:
+    """The pages an exporter iterates, with any error in reading them wrapped (`_ReadingFailed`)."""
+
+    def __init__(self, pages: Iterable[Timeline]) -> None:
+        self._pages = iter(pages)
+
+    def __iter__(self) -> Iterator[Timeline]:
+        return self
+
+    def __next__(self) -> Timeline:
+        try:
+            return next(self._pages)
+        except StopIteration:
+            raise
+        except Exception as error:
+            raise _ReadingFailed(error) from error
+
+
+def _joined(pages: Iterable[Timeline]) -> Timeline:
+    """The pages of a timeline as one, for an exporter that renders only a whole timeline."""
+    pages = list(pages)
+    claims = {i: c for page in pages for i, c in page.claims.items()}
+    return dataclasses.replace(
+        pages[0], incidents=tuple(v for page in pages for v in page.incidents), claims=claims, total=None
+    )

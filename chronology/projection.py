@@ -489,6 +489,17 @@ class TableState:
             if views:
                 yield views, page_memo
 
+    def count_views(self, keep: Callable[[dict[str, Any]], bool] | None = None) -> int:
+        """How many views are stored; with `keep`, how many of them it accepts (each one's
+        stored JSON is read, nothing more is decoded)."""
+        if keep is None:
+            return self.tx.one("SELECT count(*) FROM chron_views")[0]
+        count, after = 0, None
+        while rows := self.tx.view_page(after, 1000):
+            after = rows[-1][:2]
+            count += sum(1 for row in rows if keep(orjson.loads(row[2])))
+        return count
+
     def dated_span(self) -> tuple[int, str | None, str | None]:
         """How many views are stored, and the first and last day on which a dated one may have
         begun (None, None: none is dated), from the views' sort keys rather than their bodies."""

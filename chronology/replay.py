@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from chronology.bestview import IncidentView
@@ -115,36 +116,52 @@ def timeline_pages(
     as_of: dt.datetime | None = None,
     known_at: dt.date | None = None,
     filters: Filters = Filters(),
+    title: str = "Chronology",
+    projection: Projection | None = None,
     page: int = 1000,
 ) -> Iterator[Timeline]:
     """`load_timeline` a page of up to `page` incidents at a time, in chronological order, so
-    that printing the current view of an archive of any size takes memory for one page (pause
-    the cycle collector around the loop, as `load_timeline` does). The pages are read in one
-    transaction: together they are one timeline, at one log position.
-    (Another point in time or another policy folds the whole log in memory: one page.)"""
+    that printing or exporting the current view of an archive of any size takes the memory of
+    one page (pause the cycle collector around the loop, as `load_timeline` does). The pages
+    are read in one transaction: together they are one timeline, at one log position, whose
+    size each page's `total` gives. There is always a first page, empty for an empty timeline.
+    (Another point in time or another policy folds the whole log in memory: one page; so does
+    a choice of incidents, which are read by key.)"""
     if as_of is not None or known_at is not None or policy != DEFAULT_POLICY or filters.incidents:
         yield load_timeline(
-            archive, policy=policy, policy_function=policy_function, as_of=as_of, known_at=known_at, filters=filters
+            archive,
+            policy=policy,
+            policy_function=policy_function,
+            as_of=as_of,
+            known_at=known_at,
+            filters=filters,
+            title=title,
+            projection=projection,
         )
         return
-    projection = Projection(archive).catch_up()
+    owned = projection is None
+    if owned:
+        projection = Projection(archive).catch_up()
     try:
         with projection.state() as state:
-            sources = state.sources
-            position, last_changed = state.tx.tracking_position(), state.tx.tracking_last_changed()
-            pages = state.view_pages(filters.keep_stored if filters != Filters() else None, page)
-            for views, claims in pages:
-                yield Timeline(
-                    title="Chronology",
-                    incidents=tuple(views),
-                    claims=claims,
-                    sources=sources,
-                    policy=policy,
-                    position=position,
-                    last_changed=last_changed,
-                )
+            keep = filters.keep_stored if filters != Filters() else None
+            common = {
+                "title": title,
+                "sources": MappingProxyType(state.sources),
+                "policy": policy,
+                "position": state.tx.tracking_position(),
+                "last_changed": state.tx.tracking_last_changed(),
+                "total": state.count_views(keep),
+            }
+            empty = True
+            for views, claims in state.view_pages(keep, page):
+                empty = False
+                yield Timeline(incidents=tuple(views), claims=MappingProxyType(claims), **common)
+            if empty:
+                yield Timeline(incidents=(), claims={}, **common)
     finally:
-        projection.close()
+        if owned:
+            projection.close()
 
 
 def full_replay_matches_projection(archive: Any) -> tuple[bool, bytes, bytes]:

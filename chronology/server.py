@@ -29,8 +29,8 @@ from urllib.parse import parse_qsl, quote
 from chronology.archive import Archive, is_postgres_store, store_location
 from chronology.errors import ChronologyError, PluginError, StoreError, UnknownReference, store_unavailable
 from chronology.plugins import Plugins, load_plugins
-from chronology.projection import Projection
-from chronology.replay import DEFAULT_POLICY, Filters, current_view, load_timeline
+from chronology.projection import Projection, collector_paused
+from chronology.replay import DEFAULT_POLICY, Filters, current_view, timeline_pages
 
 log = logging.getLogger("chronology.server")
 
@@ -227,7 +227,7 @@ class FeedApp:
         rendered = self._cached(key)
         if rendered is None:
             try:
-                timeline = load_timeline(
+                pages = timeline_pages(
                     archive,
                     policy=policy,
                     policy_function=self._policy(policy),
@@ -235,7 +235,8 @@ class FeedApp:
                     title=self.title,
                     projection=projection,
                 )
-                body = self.plugins.export(exporter.name, timeline, options)
+                with collector_paused():
+                    body = b"".join(self.plugins.export_pages(exporter.name, pages, options))
             except PluginError as error:  # the exporter itself failed: not the client's fault
                 raise HTTPError(502, str(error)) from None
             except ChronologyError as error:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 
+import icalendar
 import orjson
 import pytest
 
 from chronology.archive import Archive
 from chronology.bestview import IncidentView
+from chronology.errors import StoreError
 from chronology.factfile import read_fact_file
+from chronology.plugins import load_plugins
 from chronology.projection import MemoryViews, Projection, fold
 from chronology.render import chronology_text, incident_count
 from chronology.replay import Filters, field_history, load_timeline, timeline_pages
@@ -218,3 +221,59 @@ def test_the_index_counts_views_and_spans_the_dated_ones_without_decoding_them(b
     with projection.state() as state:
         assert state.dated_span() == (len(views), dated[0], dated[-1])
     projection.close()
+
+
+# --- exporting in pages ----------------------------------------------------------------------
+
+EXPORTS = [
+    ("ical", {"base_url": "https://example.org/chronology"}),
+    ("jsonld", {}),
+    ("csv", {"table": "incidents"}),
+    ("csv", {"table": "claims"}),
+    ("csv", {"table": "timelinejs"}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), EXPORTS, ids=lambda x: str(x))
+def test_an_export_written_a_page_at_a_time_is_the_whole_export(merged, name, options):
+    plugins = load_plugins()
+    for filters in (Filters(), Filters(tags=("rocket-attack",)), Filters(tags=("no-such-tag",))):
+        whole = plugins.export(name, load_timeline(merged, filters=filters), dict(options))
+        for page in (1, 4):
+            pieces = list(plugins.export_pages(name, timeline_pages(merged, filters=filters, page=page), dict(options)))
+            assert b"".join(pieces) == whole, (filters, page)
+            assert len(pieces) > 2 or not load_timeline(merged, filters=filters).incidents
+
+
+def test_streamed_documents_are_exactly_what_their_libraries_write(merged):
+    """Pieced together, the calendar is what icalendar writes for it, and the JSON-LD what
+    orjson writes for the document (two-space indent, sorted keys)."""
+    plugins = load_plugins()
+    ics = b"".join(plugins.export_pages("ical", timeline_pages(merged, page=3), {}))
+    assert icalendar.Calendar.from_ical(ics).to_ical() == ics
+    assert "DESCRIPTION:11 incidents\\, resolved with the balanced policy" in ics.decode()
+    document = b"".join(plugins.export_pages("jsonld", timeline_pages(merged, page=3), {}))
+    assert orjson.dumps(orjson.loads(document), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n" == document
+
+
+def test_a_failure_to_read_the_pages_is_not_blamed_on_the_exporter(merged):
+    def failing_pages():
+        yield from timeline_pages(merged, page=2)
+        raise StoreError("the store went away")
+
+    with pytest.raises(StoreError, match="went away"):
+        b"".join(load_plugins().export_pages("ical", failing_pages(), {}))
+
+
+def test_an_exporter_failing_half_way_leaves_no_file(bundled, tmp_path, monkeypatch):
+    import chron_csv
+
+    def rows_then_failure(timeline):
+        yield from chron_csv._incident_rows(timeline)
+        raise RuntimeError("disk of the exporter's own making")
+
+    monkeypatch.setitem(chron_csv.TABLES, "incidents", (chron_csv.INCIDENT_COLUMNS, rows_then_failure))
+    out = tmp_path / "incidents.csv"
+    result = bundled("export", "csv", "-o", out, expect=1)
+    assert "plugin 'csv' failed to export 'csv': RuntimeError" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))

@@ -9,10 +9,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from chronology.bestview import IncidentView
 from chronology.errors import BadExportOption
 from chronology.hookspecs import hookimpl
 from chronology.render import best_text, describe, incident_description
@@ -54,54 +53,55 @@ def neutralise(value: Any) -> Any:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _write(header: list[str], rows: Iterable[list[Any]]) -> bytes:
+def _write(rows: Iterable[list[Any]]) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(header)
     for row in rows:
         writer.writerow([neutralise(cell) for cell in row])
     return buffer.getvalue().encode("utf-8")
 
 
 def render(timeline: Timeline, options: Mapping[str, str]) -> bytes:
+    return b"".join(render_pages([timeline], options))
+
+
+def render_pages(pages: Iterable[Timeline], options: Mapping[str, str]) -> Iterator[bytes]:
+    """The header row, then each page's rows."""
     table = options.get("table", "incidents")
-    if table == "incidents":
-        return _incidents(timeline)
-    if table == "claims":
-        return _claims(timeline)
-    if table == "timelinejs":
-        return _timelinejs(timeline)
-    raise BadExportOption(f"unknown table '{table}': expected incidents, claims or timelinejs")
+    if table not in TABLES:
+        raise BadExportOption(f"unknown table '{table}': expected incidents, claims or timelinejs")
+    header, rows_of = TABLES[table]
+    yield _write([header])
+    for page in pages:
+        yield _write(rows_of(page))
 
 
-def _incidents(timeline: Timeline) -> bytes:
-    header = [
-        "slug",
-        "title",
-        "date_earliest",
-        "date_latest",
-        "date_precision",
-        "location",
-        "country",
-        "latitude",
-        "longitude",
-        "grade",
-        "retracted",
-    ]
-    for name in NUMBER_FIELDS:
-        header += [f"{name}_best", f"{name}_low", f"{name}_high", f"{name}_status"]
-    header += [
-        "perpetrator",
-        "perpetrator_status",
-        "kind",
-        "disputed_fields",
-        "sources",
-        "number_of_claims",
-        "revision",
-        "changed_at",
-    ]
+INCIDENT_COLUMNS = [
+    "slug",
+    "title",
+    "date_earliest",
+    "date_latest",
+    "date_precision",
+    "location",
+    "country",
+    "latitude",
+    "longitude",
+    "grade",
+    "retracted",
+    *(f"{name}_{part}" for name in NUMBER_FIELDS for part in ("best", "low", "high", "status")),
+    "perpetrator",
+    "perpetrator_status",
+    "kind",
+    "disputed_fields",
+    "sources",
+    "number_of_claims",
+    "revision",
+    "changed_at",
+]
 
-    def row(incident: IncidentView) -> list[Any]:
+
+def _incident_rows(timeline: Timeline) -> Iterator[list[Any]]:
+    for incident in timeline.incidents:
         date = incident.date or {}
         place = incident.location or {}
         cells: list[Any] = [
@@ -132,91 +132,91 @@ def _incidents(timeline: Timeline) -> bytes:
             incident.revision,
             incident.changed_at.isoformat() if incident.changed_at else None,
         ]
-        return cells
-
-    return _write(header, (row(i) for i in timeline.incidents))
+        yield cells
 
 
-def _claims(timeline: Timeline) -> bytes:
-    header = [
-        "claim_id",
-        "incident",
-        "field",
-        "value",
-        "qualifier",
-        "said_by",
-        "hedge",
-        "credibility",
-        "status",
-        "reason",
-        "evidence",
-        "note",
-        "source",
-        "publisher",
-        "source_title",
-        "published",
-        "reliability",
-        "recorded_at",
-        "recorded_by",
-    ]
-    rows = []
+CLAIM_COLUMNS = [
+    "claim_id",
+    "incident",
+    "field",
+    "value",
+    "qualifier",
+    "said_by",
+    "hedge",
+    "credibility",
+    "status",
+    "reason",
+    "evidence",
+    "note",
+    "source",
+    "publisher",
+    "source_title",
+    "published",
+    "reliability",
+    "recorded_at",
+    "recorded_by",
+]
+
+
+def _claim_rows(timeline: Timeline) -> Iterator[list[Any]]:
     for incident in timeline.incidents:
         for claim in timeline.claims_of(incident):
             source = timeline.sources[claim.source_id]
             status = "retracted" if claim.retracted else claim.rank if claim.rank != "normal" else "active"
             reason = claim.retraction_reason if claim.retracted else claim.rank_reason
-            rows.append(
-                [
-                    str(claim.id),
-                    incident.slug,
-                    claim.field,
-                    describe(claim.field, claim.value, claim.qualifier),
-                    claim.qualifier,
-                    claim.said_by,
-                    claim.hedge,
-                    claim.credibility,
-                    status,
-                    reason,
-                    claim.evidence["quote"],
-                    claim.note,
-                    source.key,
-                    source.publisher,
-                    source.title,
-                    source.published_day.isoformat(),
-                    source.reliability,
-                    claim.recorded_at.isoformat(),
-                    claim.recorded_by,
-                ]
-            )
-    return _write(header, rows)
+            yield [
+                str(claim.id),
+                incident.slug,
+                claim.field,
+                describe(claim.field, claim.value, claim.qualifier),
+                claim.qualifier,
+                claim.said_by,
+                claim.hedge,
+                claim.credibility,
+                status,
+                reason,
+                claim.evidence["quote"],
+                claim.note,
+                source.key,
+                source.publisher,
+                source.title,
+                source.published_day.isoformat(),
+                source.reliability,
+                claim.recorded_at.isoformat(),
+                claim.recorded_by,
+            ]
 
 
-def _timelinejs(timeline: Timeline) -> bytes:
-    rows = []
+def _timelinejs_rows(timeline: Timeline) -> Iterator[list[Any]]:
     for incident in timeline.incidents:
         if incident.date is None:
             continue
         start, end = _timelinejs_dates(incident.date)
         kind = incident.field("kind")
-        rows.append(
-            [
-                *start,
-                None,
-                *end,
-                None,
-                describe("date", incident.date) if incident.date["precision"] != "day" else None,
-                incident.title,
-                incident_description(incident, timeline.claims, timeline.sources).replace("\n", "<br>"),
-                None,
-                None,
-                None,
-                None,
-                None,
-                kind.best if kind else None,
-                None,
-            ]
-        )
-    return _write(TIMELINEJS_COLUMNS, rows)
+        yield [
+            *start,
+            None,
+            *end,
+            None,
+            describe("date", incident.date) if incident.date["precision"] != "day" else None,
+            incident.title,
+            incident_description(incident, timeline.claims, timeline.sources).replace("\n", "<br>"),
+            None,
+            None,
+            None,
+            None,
+            None,
+            kind.best if kind else None,
+            None,
+        ]
+
+
+TABLES: dict[str, tuple[list[str], Callable[[Timeline], Iterable[list[Any]]]]] = {
+    "incidents": (INCIDENT_COLUMNS, _incident_rows),
+    "claims": (CLAIM_COLUMNS, _claim_rows),
+    "timelinejs": (TIMELINEJS_COLUMNS, _timelinejs_rows),
+}
+"""Each table's header row and its rows for a (page of a) timeline."""
 
 
 def _timelinejs_dates(span: Mapping[str, str]) -> tuple[list[Any], list[Any]]:
@@ -244,6 +244,7 @@ def chronology_exporters() -> list[Exporter]:
             media_type="text/csv; charset=utf-8",
             file_extension="csv",
             render=render,
+            render_pages=render_pages,
             options={"table": "incidents (default), claims, or timelinejs"},
         )
     ]

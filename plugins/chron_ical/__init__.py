@@ -9,8 +9,9 @@ of the change, never the time of export: the same log always gives the same byte
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import icalendar
 
@@ -20,6 +21,7 @@ from chronology.render import describe, incident_description
 from chronology.timeline import Exporter, Timeline
 
 REFRESH = dt.timedelta(hours=1)
+END = b"END:VCALENDAR\r\n"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """RFC 5545 TEXT may not hold control characters (line breaks are escaped by icalendar)."""
 
@@ -32,21 +34,33 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def render(timeline: Timeline, options: Mapping[str, str]) -> bytes:
+    return b"".join(render_pages([timeline], options))
+
+
+def render_pages(pages: Iterable[Timeline], options: Mapping[str, str]) -> Iterator[bytes]:
+    """The calendar's properties, then its events a page at a time, then its end: the bytes
+    icalendar writes for the whole calendar, which writes a calendar as exactly that."""
+    pages = iter(pages)
+    first = next(pages)
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Chronology//chron//EN")
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("name", timeline.title)
-    calendar.add("x-wr-calname", timeline.title)
-    calendar.add("description", f"{len(timeline.incidents)} incidents, resolved with the {timeline.policy} policy")
+    calendar.add("name", first.title)
+    calendar.add("x-wr-calname", first.title)
+    calendar.add("description", f"{first.incident_count} incidents, resolved with the {first.policy} policy")
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", "PT1H")
+    properties = calendar.to_ical()
+    if not properties.endswith(END):
+        raise ValueError(f"icalendar {icalendar.__version__} ends a calendar otherwise than {END!r}")
+    yield properties.removesuffix(END)
     base_url = options.get("base_url", "").rstrip("/")
-    for incident in timeline.incidents:
-        if incident.date is not None:
-            calendar.add_component(_event(incident, timeline, base_url))
-    return calendar.to_ical()
+    for page in itertools.chain([first], pages):
+        events = [_event(incident, page, base_url).to_ical() for incident in page.incidents if incident.date]
+        yield b"".join(events)
+    yield END
 
 
 def _event(incident: IncidentView, timeline: Timeline, base_url: str) -> icalendar.Event:
@@ -97,6 +111,7 @@ def chronology_exporters() -> list[Exporter]:
             media_type="text/calendar; charset=utf-8",
             file_extension="ics",
             render=render,
+            render_pages=render_pages,
             options={"base_url": "URL of the published chronology; each event links to its incident"},
         )
     ]

@@ -9,8 +9,9 @@ in this package) is embedded in the output, so the document expands with no netw
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -31,22 +32,50 @@ def context() -> dict[str, Any]:
 
 
 def render(timeline: Timeline, options: Mapping[str, str]) -> bytes:
-    graph: list[dict[str, Any]] = []
-    cited: dict[Any, Source] = {}
-    for incident in timeline.incidents:
-        graph.append(_event(incident, timeline))
-        for source in timeline.sources_of(incident):
-            cited[source.id] = source
-    graph += [_article(source) for source in sorted(cited.values(), key=lambda s: (s.published_day, s.key))]
-    document = {
+    return b"".join(render_pages([timeline], options))
+
+
+GRAPH = "chron:graph-goes-here"
+"""Stands for the graph in the document's frame: the graph is written into its place."""
+INDENTED = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
+def render_pages(pages: Iterable[Timeline], options: Mapping[str, str]) -> Iterator[bytes]:
+    """The document as orjson writes it (two-space indent, sorted keys), with the graph
+    written an item at a time: each page's events, then the articles they cite."""
+    pages = iter(pages)
+    first = next(pages)
+    frame = {
         "@context": context() if options.get("context", "embed") == "embed" else options["context"],
         "@id": "urn:chronology:timeline",
         "@type": "ItemList",
-        "name": timeline.title,
-        "generatedAtTime": _time(timeline.last_changed),
-        "@graph": graph,
+        "name": first.title,
+        "generatedAtTime": _time(first.last_changed),
+        "@graph": GRAPH,
     }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    before, found, after = orjson.dumps(frame, option=INDENTED).partition(orjson.dumps(GRAPH))
+    if not found:
+        raise ValueError("the document's frame has no place for its graph")
+    yield before + b"["
+    cited: dict[Any, Source] = {}
+    separator = b"\n    "
+    for page in itertools.chain([first], pages):
+        items = []
+        for incident in page.incidents:
+            items.append(separator + _item(_event(incident, page)))
+            separator = b",\n    "
+            for source in page.sources_of(incident):
+                cited[source.id] = source
+        yield b"".join(items)
+    for source in sorted(cited.values(), key=lambda s: (s.published_day, s.key)):
+        yield separator + _item(_article(source))
+        separator = b",\n    "
+    yield (b"]" if separator == b"\n    " else b"\n  ]") + after + b"\n"
+
+
+def _item(entry: dict[str, Any]) -> bytes:
+    """One graph item as it stands in the indented document (two levels in)."""
+    return orjson.dumps(entry, option=INDENTED).replace(b"\n", b"\n    ")
 
 
 def _urn(identifier: Any) -> str:
@@ -170,6 +199,7 @@ def chronology_exporters() -> list[Exporter]:
             media_type="application/ld+json",
             file_extension="jsonld",
             render=render,
+            render_pages=render_pages,
             options={"context": "'embed' (default) or the URL under which you publish context.jsonld"},
         )
     ]
