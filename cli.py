@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -393,25 +394,22 @@ def log_group(ctx: click.Context, as_json: bool, after: int, limit: int | None) 
         return
     events = _archive(ctx).read(after=after)
     if limit is not None:
-        import itertools
-
         events = itertools.islice(events, limit)
     if as_json:
-        _json(
-            [
-                {
-                    "position": e.position,
-                    "recorded_at": e.recorded_at.isoformat(),
-                    "type": e.topic,
-                    "originator_id": str(e.originator_id),
-                    "version": e.version,
-                    "summary": summary(e.event),
-                }
-                for e in events
-            ]
+        _json_list(
+            {
+                "position": e.position,
+                "recorded_at": e.recorded_at.isoformat(),
+                "type": e.topic,
+                "originator_id": str(e.originator_id),
+                "version": e.version,
+                "summary": summary(e.event),
+            }
+            for e in events
         )
         return
-    click.echo(log_text(events), nl=False)
+    while batch := list(itertools.islice(events, 1000)):  # any length, in the memory of a batch
+        click.echo(log_text(batch), nl=False)
 
 
 @log_group.command("export")

@@ -16,7 +16,7 @@ from chronology.errors import StoreError
 from chronology.factfile import read_fact_file
 from chronology.plugins import load_plugins
 from chronology.projection import MemoryViews, Projection, fold
-from chronology.render import chronology_text, incident_count
+from chronology.render import chronology_text, incident_count, log_text
 from chronology.replay import Filters, field_history, load_timeline, timeline_pages
 from chronology.state import MemoryState
 
@@ -277,3 +277,17 @@ def test_an_exporter_failing_half_way_leaves_no_file(bundled, tmp_path, monkeypa
     result = bundled("export", "csv", "-o", out, expect=1)
     assert "plugin 'csv' failed to export 'csv': RuntimeError" in result.stderr
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_the_log_listed_in_batches_is_the_log_listed_whole(chron, tmp_path):
+    from bench.synthetic import write_corpus
+
+    files, _ = write_corpus(tmp_path / "synthetic", 100)  # about 1,300 events: two batches
+    chron("ingest", *files)
+    archive = Archive(chron.store)
+    events = list(archive.read())
+    assert len(events) > 1000
+    assert chron("log").stdout == log_text(events)
+    listed = orjson.loads(chron("log", "--json").stdout_bytes)
+    assert [(e["position"], e["type"]) for e in listed] == [(e.position, e.topic) for e in events]
+    assert chron("log", "--after", 1000, "--limit", 5).stdout == log_text(events[1000:1005])
