@@ -19,8 +19,7 @@ from chronology.projection import MemoryViews, Projection, fold
 from chronology.render import chronology_text, incident_count, log_text
 from chronology.replay import Filters, field_history, load_timeline, timeline_pages
 from chronology.state import MemoryState
-
-from .conftest import EVENTS
+from tests.conftest import EVENTS
 
 TAJI = "2020-03-11-camp-taji-rocket-attack"
 STRIKES = "2020-03-12-us-retaliatory-strikes-in-iraq"
