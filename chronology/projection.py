@@ -464,11 +464,32 @@ class TableState:
 
     def view_pages(
         self, keep: Callable[[dict[str, Any]], bool] | None = None, size: int = 1000
-    ) -> Iterator[tuple[list[IncidentView], dict[UUID, Claim]]]:
-        """The stored views in chronological order, up to `size` at a time, each page with the
-        claims its views rest on: an archive of any size read in bounded memory (ids are shared
-        within a page, not across pages). `keep` as for `views`."""
-        for views, memo in self._stored_views(keep, size, None):
+    ) -> tuple[int, Iterator[tuple[list[IncidentView], dict[UUID, Claim]]]]:
+        """How many stored views `keep` accepts (all without it), and those views in
+        chronological order, up to `size` at a time, each page with the claims its views rest
+        on: an archive of any size read in bounded memory (ids are shared within a page, not
+        across pages). With `keep`, one pass over the stored JSON finds the views it accepts
+        (and so their number, before the first page); the pages then read only those, by key."""
+        if keep is None:
+            pages = ((views, self.claims_about(views, memo)) for views, memo in self._stored_views(None, size, None))
+            return self.tx.one("SELECT count(*) FROM chron_views")[0], pages
+        kept, after = [], None
+        while rows := self.tx.view_page(after, 1000):
+            after = rows[-1][:2]
+            kept += [slug for _key, slug, body, _revision, _changed in rows if keep(orjson.loads(body))]
+        return len(kept), self._pages_of(kept, size)
+
+    def _pages_of(self, slugs: list[str], size: int) -> Iterator[tuple[list[IncidentView], dict[UUID, Claim]]]:
+        """The views of `slugs` (stored ones, in this order), `size` at a time, with their claims."""
+        for start in range(0, len(slugs), size):
+            part = slugs[start : start + size]
+            order = {slug: index for index, slug in enumerate(part)}
+            rows = self.tx.rows_in("SELECT slug, body, revision, changed_at FROM chron_views WHERE slug IN ({})", part)
+            memo = UuidMemo()
+            views = [
+                _stored_view(orjson.loads(bytes(body)), revision, changed_at, memo)
+                for _slug, body, revision, changed_at in sorted(rows, key=lambda row: order[row[0]])
+            ]
             yield views, self.claims_about(views, memo)
 
     def _stored_views(
@@ -488,17 +509,6 @@ class TableState:
                     views.append(_stored_view(content, revision, changed_at, page_memo))
             if views:
                 yield views, page_memo
-
-    def count_views(self, keep: Callable[[dict[str, Any]], bool] | None = None) -> int:
-        """How many views are stored; with `keep`, how many of them it accepts (each one's
-        stored JSON is read, nothing more is decoded)."""
-        if keep is None:
-            return self.tx.one("SELECT count(*) FROM chron_views")[0]
-        count, after = 0, None
-        while rows := self.tx.view_page(after, 1000):
-            after = rows[-1][:2]
-            count += sum(1 for row in rows if keep(orjson.loads(row[2])))
-        return count
 
     def dated_span(self) -> tuple[int, str | None, str | None]:
         """How many views are stored, and the first and last day on which a dated one may have

@@ -144,17 +144,17 @@ def timeline_pages(
         projection = Projection(archive).catch_up()
     try:
         with projection.state() as state:
-            keep = filters.keep_stored if filters != Filters() else None
+            total, pages = state.view_pages(filters.keep_stored if filters != Filters() else None, page)
             common = {
                 "title": title,
                 "sources": MappingProxyType(state.sources),
                 "policy": policy,
                 "position": state.tx.tracking_position(),
                 "last_changed": state.tx.tracking_last_changed(),
-                "total": state.count_views(keep),
+                "total": total,
             }
             empty = True
-            for views, claims in state.view_pages(keep, page):
+            for views, claims in pages:
                 empty = False
                 yield Timeline(incidents=tuple(views), claims=MappingProxyType(claims), **common)
             if empty:
