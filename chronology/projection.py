@@ -435,12 +435,19 @@ class TableState:
         the slugs merged into it) unless the views are a large part of all stored ones, then in
         one scan. `memo`: where to share id texts (default: this state's own memo)."""
         memo = self._ids if memo is None else memo
-        wanted = {i for v in views for i in v.claims}
         if len(views) > 200 and 4 * len(views) >= self.tx.one("SELECT count(*) FROM chron_views")[0]:
-            rows = self.tx.rows("SELECT claims FROM chron_incidents")
-        else:
-            slugs = [slug for v in views for slug in (v.slug, *v.aliases)]
-            rows = self.tx.rows_in("SELECT claims FROM chron_incidents WHERE slug IN ({})", slugs)
+            return self._claims_in(self.tx.rows("SELECT claims FROM chron_incidents"), views, memo)
+        return self._claims_by_key(views, memo)
+
+    def _claims_by_key(self, views: list[IncidentView], memo: UuidMemo) -> dict[UUID, Claim]:
+        slugs = [slug for v in views for slug in (v.slug, *v.aliases)]
+        rows = self.tx.rows_in("SELECT claims FROM chron_incidents WHERE slug IN ({})", slugs)
+        return self._claims_in(rows, views, memo)
+
+    @staticmethod
+    def _claims_in(rows: Iterable[Any], views: list[IncidentView], memo: UuidMemo) -> dict[UUID, Claim]:
+        """The claims `views` rest on, among the incidents' claims in `rows`."""
+        wanted = {i for v in views for i in v.claims}
         found = {}
         for (body,) in rows:
             found.update((c.id, c) for c in decode_claims(body, memo) if c.id in wanted)
@@ -471,7 +478,7 @@ class TableState:
         across pages). With `keep`, one pass over the stored JSON finds the views it accepts
         (and so their number, before the first page); the pages then read only those, by key."""
         if keep is None:
-            pages = ((views, self.claims_about(views, memo)) for views, memo in self._stored_views(None, size, None))
+            pages = ((views, self._claims_by_key(views, memo)) for views, memo in self._stored_views(None, size, None))
             return self.tx.one("SELECT count(*) FROM chron_views")[0], pages
         kept, after = [], None
         while rows := self.tx.view_page(after, 1000):
@@ -480,7 +487,8 @@ class TableState:
         return len(kept), self._pages_of(kept, size)
 
     def _pages_of(self, slugs: list[str], size: int) -> Iterator[tuple[list[IncidentView], dict[UUID, Claim]]]:
-        """The views of `slugs` (stored ones, in this order), `size` at a time, with their claims."""
+        """The views of `slugs` (stored ones, in this order), `size` at a time, with their
+        claims (a page's claims are always read by key: a page is a small part of the whole)."""
         for start in range(0, len(slugs), size):
             part = slugs[start : start + size]
             order = {slug: index for index, slug in enumerate(part)}
@@ -490,7 +498,7 @@ class TableState:
                 _stored_view(orjson.loads(bytes(body)), revision, changed_at, memo)
                 for _slug, body, revision, changed_at in sorted(rows, key=lambda row: order[row[0]])
             ]
-            yield views, self.claims_about(views, memo)
+            yield views, self._claims_by_key(views, memo)
 
     def _stored_views(
         self, keep: Callable[[dict[str, Any]], bool] | None, size: int, memo: UuidMemo | None
