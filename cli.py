@@ -22,7 +22,7 @@ from chronology.errors import ChronologyError, FactFileError, UnknownReference, 
 from chronology.factfile import fact_file_paths, read_fact_file
 from chronology.plugins import load_plugins
 from chronology.projection import collector_paused
-from chronology.render import chronology_text, incident_count, incident_text, log_text, summary
+from chronology.render import chronology_text, incident_count, incident_text, json_list_pieces, log_text, summary
 from chronology.replay import (
     DEFAULT_POLICY,
     Filters,
@@ -63,13 +63,8 @@ def _json(data: Any) -> None:
 
 def _json_list(items: Iterable[Any]) -> None:
     """`_json(list(items))`, written an item at a time (the same bytes)."""
-    out = sys.stdout.buffer
-    first = True
-    for item in items:
-        out.write(b"[\n  " if first else b",\n  ")
-        out.write(orjson.dumps(item, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).replace(b"\n", b"\n  "))
-        first = False
-    out.write(b"[]\n" if first else b"\n]\n")
+    sys.stdout.buffer.writelines(json_list_pieces(items))
+    sys.stdout.buffer.write(b"\n")
 
 
 @contextmanager

@@ -452,72 +452,70 @@ class Archive(Application):
         One SELECT per `batch` rows straight from the recorder's table, by its notification id
         (the same rows, order and bounds as eventsourcing's `select_notifications`, without a
         notification object per row)."""
-        if self.is_postgres:
-            table = f"{self.recorder.datastore.schema}.{self.recorder.events_table_name}"
-            sql = (
-                f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table}"
-                " WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
-            )
-        else:
-            sql = (
-                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.recorder.events_table_name}"
-                " WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
-            )
+        table, position, mark = self._events_table()
+        sql = (
+            f"SELECT {position}, originator_id, originator_version, topic, state FROM {table}"
+            f" WHERE {position} > {mark} AND {position} <= {mark} ORDER BY {position} LIMIT {mark}"
+        )
         stop = upto if upto is not None else 2**63 - 1
-        position = after
+        last = after
         while True:
-            with self.recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(sql, (position, stop, batch))
-                rows = [tuple(row.values()) if type(row) is dict else tuple(row) for row in cursor.fetchall()]
-            for position, originator_id, version, topic, state in rows:
-                if type(originator_id) is str:  # SQLite keeps ids as hex text
-                    originator_id = uuid_from_text(originator_id)
-                yield LoggedEvent(position, None, topic, originator_id, version, None, bytes(state))
+            rows = self._rows(sql, (last, stop, batch))
+            yield from self._logged(rows)
             if len(rows) < batch:
                 return
+            last = rows[-1][0]
 
     def read_of(self, originator_ids: Iterable[UUID], upto: int, batch: int = 500) -> list[LoggedEvent]:
         """The events of the given claims, sources and incidents up to position `upto`, in log
         order, decoded: found by the log's index of aggregate ids, so that what one incident
         needs costs in proportion to it, not to the log."""
         ids = sorted(set(originator_ids), key=lambda i: i.int)
-        table = self.recorder.events_table_name
+        table, position, mark = self._events_table()
         found = []
         for start in range(0, len(ids), batch):
             part = ids[start : start + batch]
             if self.is_postgres:
-                sql = (
-                    "SELECT notification_id, originator_id, originator_version, topic, state"
-                    f" FROM {self.recorder.datastore.schema}.{table}"
-                    " WHERE originator_id = ANY(%s) AND notification_id <= %s"
-                )
-                params: tuple = (part, upto)
+                among, params = "= ANY(%s)", (part, upto)
             else:
-                sql = (
-                    f"SELECT rowid, originator_id, originator_version, topic, state FROM {table}"
-                    f" WHERE originator_id IN ({', '.join('?' for _ in part)}) AND rowid <= ?"
-                )
-                params = (*(i.hex for i in part), upto)
-            with self.recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(sql, params)
-                found += [tuple(row.values()) if type(row) is dict else tuple(row) for row in cursor.fetchall()]
+                among, params = f"IN ({', '.join('?' for _ in part)})", (*(i.hex for i in part), upto)
+            found += self._rows(
+                f"SELECT {position}, originator_id, originator_version, topic, state FROM {table}"
+                f" WHERE originator_id {among} AND {position} <= {mark}",
+                params,
+            )
         found.sort(key=lambda row: row[0])
-        events = []
-        for position, originator_id, version, topic, state in found:
-            if type(originator_id) is str:
+        return [self._decoded(logged) for logged in self._logged(found)]
+
+    def _events_table(self) -> tuple[str, str, str]:
+        """The log's table, its position column and the store's placeholder, for raw SELECTs."""
+        if self.is_postgres:
+            return f"{self.recorder.datastore.schema}.{self.recorder.events_table_name}", "notification_id", "%s"
+        return self.recorder.events_table_name, "rowid", "?"
+
+    def _rows(self, sql: str, params: tuple) -> list[tuple]:
+        """The rows of one SELECT of (position, id, version, topic, state) from the log."""
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(sql, params)
+            return [tuple(row.values()) if type(row) is dict else tuple(row) for row in cursor.fetchall()]
+
+    @staticmethod
+    def _logged(rows: list[tuple]) -> Iterator[LoggedEvent]:
+        """`_rows` as undecoded events, made one at a time as they are read."""
+        for position, originator_id, version, topic, state in rows:
+            if type(originator_id) is str:  # SQLite keeps ids as hex text
                 originator_id = uuid_from_text(originator_id)
-            logged = LoggedEvent(position, None, topic, originator_id, version, None, bytes(state))
-            logged.event = self.decode(logged)
-            logged.recorded_at = logged.event.timestamp
-            events.append(logged)
-        return events
+            yield LoggedEvent(position, None, topic, originator_id, version, None, bytes(state))
 
     def read(self, after: int = 0, upto: int | None = None) -> Iterator[LoggedEvent]:
         """The log in order after position `after`, decoded into domain events."""
         for logged in self.read_raw(after, upto):
-            logged.event = self.decode(logged)
-            logged.recorded_at = logged.event.timestamp
-            yield logged
+            yield self._decoded(logged)
+
+    def _decoded(self, logged: LoggedEvent) -> LoggedEvent:
+        logged.event = self.decode(logged)
+        logged.recorded_at = logged.event.timestamp
+        return logged
 
     def decode(self, logged: LoggedEvent) -> Any:
         """One stored event as a domain event: what eventsourcing's mapper makes of it, built

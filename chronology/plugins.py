@@ -72,7 +72,7 @@ class Plugins:
             yield self.export(name, _joined(pages), options)
             return
         try:
-            for piece in exporter.render_pages(_Reading(pages), options):
+            for piece in exporter.render_pages(_reading(pages), options):
                 if not isinstance(piece, bytes):
                     raise self._not_bytes(name, piece)
                 yield piece
@@ -194,22 +194,17 @@ class _ReadingFailed(Exception):
         self.error = error
 
 
-class _Reading:
+def _reading(pages: Iterable[Timeline]) -> Iterator[Timeline]:
     """The pages an exporter iterates, with any error in reading them wrapped (`_ReadingFailed`)."""
-
-    def __init__(self, pages: Iterable[Timeline]) -> None:
-        self._pages = iter(pages)
-
-    def __iter__(self) -> Iterator[Timeline]:
-        return self
-
-    def __next__(self) -> Timeline:
+    pages = iter(pages)
+    while True:
         try:
-            return next(self._pages)
+            page = next(pages)
         except StopIteration:
-            raise
+            return
         except Exception as error:
             raise _ReadingFailed(error) from error
+        yield page
 
 
 def _joined(pages: Iterable[Timeline]) -> Timeline:

@@ -435,7 +435,7 @@ class TableState:
         the slugs merged into it) unless the views are a large part of all stored ones, then in
         one scan. `memo`: where to share id texts (default: this state's own memo)."""
         memo = self._ids if memo is None else memo
-        if len(views) > 200 and 4 * len(views) >= self.tx.one("SELECT count(*) FROM chron_views")[0]:
+        if len(views) > 200 and 4 * len(views) >= self.view_count():
             return self._claims_in(self.tx.rows("SELECT claims FROM chron_incidents"), views, memo)
         return self._claims_by_key(views, memo)
 
@@ -479,11 +479,13 @@ class TableState:
         (and so their number, before the first page); the pages then read only those, by key."""
         if keep is None:
             pages = ((views, self._claims_by_key(views, memo)) for views, memo in self._stored_views(None, size, None))
-            return self.tx.one("SELECT count(*) FROM chron_views")[0], pages
-        kept, after = [], None
-        while rows := self.tx.view_page(after, 1000):
-            after = rows[-1][:2]
-            kept += [slug for _key, slug, body, _revision, _changed in rows if keep(orjson.loads(body))]
+            return self.view_count(), pages
+        kept = [
+            slug
+            for rows in self._view_rows(1000)
+            for _key, slug, body, _revision, _changed in rows
+            if keep(orjson.loads(body))
+        ]
         return len(kept), self._pages_of(kept, size)
 
     def _pages_of(self, slugs: list[str], size: int) -> Iterator[tuple[list[IncidentView], dict[UUID, Claim]]]:
@@ -506,9 +508,7 @@ class TableState:
         """The stored views that `keep` accepts, read `size` rows at a time (by key, so that
         the rows' bytes are held a page at a time too), with the memo their ids were read with
         (`memo`, or with None a new one per page)."""
-        after = None
-        while rows := self.tx.view_page(after, size):
-            after = rows[-1][:2]
+        for rows in self._view_rows(size):
             page_memo = UuidMemo() if memo is None else memo
             views = []
             for _sort_key, _slug, body, revision, changed_at in rows:
@@ -518,10 +518,20 @@ class TableState:
             if views:
                 yield views, page_memo
 
+    def _view_rows(self, size: int) -> Iterator[list[tuple[str, str, bytes, int, str | None]]]:
+        """Every stored view's row (`Transaction.view_page`), `size` at a time, in order."""
+        after = None
+        while rows := self.tx.view_page(after, size):
+            yield rows
+            after = rows[-1][:2]
+
+    def view_count(self) -> int:
+        return self.tx.one("SELECT count(*) FROM chron_views")[0]
+
     def dated_span(self) -> tuple[int, str | None, str | None]:
         """How many views are stored, and the first and last day on which a dated one may have
         begun (None, None: none is dated), from the views' sort keys rather than their bodies."""
-        (count,) = self.tx.one("SELECT count(*) FROM chron_views")
+        count = self.view_count()
         first, last = self.tx.one("SELECT min(sort_key), max(sort_key) FROM chron_views WHERE sort_key < ?", (UNDATED,))
         sorted_last = self.tx.rows("SELECT body FROM chron_views WHERE sort_key = ?", (UNDATED,))
         if any(orjson.loads(body)["date"] for (body,) in sorted_last):  # dated UNDATED itself

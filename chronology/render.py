@@ -1,14 +1,17 @@
 """How the chronology reads on a terminal: `chron replay`, `show`, `history` and `log`.
 
-Text for people; the same commands' `--json` output comes from the records' own `as_dict`.
+Text for people; the same commands' `--json` output comes from the records' own `as_dict`,
+written as a list an item at a time (`json_list_pieces`, which the JSON-LD exporter uses too).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from chronology.bestview import IncidentView
 from chronology.fields import field_type
@@ -220,3 +223,15 @@ def incident_description(view: IncidentView, claims: Mapping[UUID, Claim], sourc
             f" (reliability {source.reliability}){url}"
         )
     return "\n".join(lines)
+
+
+def json_list_pieces(items: Iterable[Any], depth: int = 0) -> Iterator[bytes]:
+    """A JSON list of `items` as orjson writes it with two-space indents and sorted keys, when
+    the list stands `depth` levels into a document, in pieces: an item at a time, so that a
+    list of any length is written in the memory of one item."""
+    inner = b"\n" + b"  " * (depth + 1)
+    separator = b"[" + inner
+    for item in items:
+        yield separator + orjson.dumps(item, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).replace(b"\n", inner)
+        separator = b"," + inner
+    yield b"[]" if separator == b"[" + inner else b"\n" + b"  " * depth + b"]"

@@ -8,7 +8,8 @@ field's best value changed as claims came in, by record time or by publication t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -17,7 +18,7 @@ from chronology.bestview import IncidentView
 from chronology.domain import incident_id
 from chronology.errors import UnknownReference
 from chronology.fields import field_type
-from chronology.projection import MemoryViews, Projection, build_view, collector_paused, fold, replay
+from chronology.projection import MemoryViews, Projection, TableState, build_view, collector_paused, fold, replay
 from chronology.resolution import BUILT_IN_POLICIES
 from chronology.state import MemoryState
 from chronology.timeline import Timeline
@@ -43,6 +44,10 @@ class Filters:
         the rest of it is decoded."""
         tags = next((f["best"] for f in content["fields"] if f["field"] == "tags"), None)
         return self._keeps(content["slug"], content["aliases"], tags, content["date"])
+
+    def stored_check(self) -> Callable[[dict[str, Any]], bool] | None:
+        """`keep_stored`, or None when these filters keep every view (none need be checked)."""
+        return None if self == Filters() else self.keep_stored
 
     def _keeps(self, slug: str, aliases: Any, tags: Any, date: dict[str, str] | None) -> bool:
         if self.incidents and slug not in self.incidents and not (set(aliases) & set(self.incidents)):
@@ -70,26 +75,19 @@ def load_timeline(
     title: str = "Chronology",
     projection: Projection | None = None,
 ) -> Timeline:
-    """The timeline exporters and `chron replay` read. A long-lived caller (the server) passes
-    its own caught-up `projection`; otherwise one is opened and closed here."""
+    """The timeline exporters and `chron replay` read, whole. A long-lived caller (the server)
+    passes its own caught-up `projection`; otherwise one is opened and closed here."""
     if as_of is None and known_at is None and policy == DEFAULT_POLICY:
-        owned = projection is None
-        if owned:
-            projection = Projection(archive).catch_up()
-        try:
-            with projection.state() as state, collector_paused():
-                if filters.incidents:  # read by key, not by scanning every view or source
-                    views = [v for v in state.views_named(filters.incidents) if filters.keep(v)]
-                    sources = {i: state.get_source(i) for v in views for i in v.sources}
-                else:
-                    views = state.views(filters.keep_stored if filters != Filters() else None)
-                    sources = state.sources
-                claims = state.claims_about(views)
-                position = state.tx.tracking_position()
-                last_changed = state.tx.tracking_last_changed()
-        finally:
-            if owned:
-                projection.close()
+        with _current_state(archive, projection) as state, collector_paused():
+            if filters.incidents:  # read by key, not by scanning every view or source
+                views = [v for v in state.views_named(filters.incidents) if filters.keep(v)]
+                sources = {i: state.get_source(i) for v in views for i in v.sources}
+            else:
+                views = state.views(filters.stored_check())
+                sources = state.sources
+            claims = state.claims_about(views)
+            position = state.tx.tracking_position()
+            last_changed = state.tx.tracking_last_changed()
     else:
         function = policy_function or BUILT_IN_POLICIES[policy]
         state, all_views = replay(archive, as_of=as_of, known_at=known_at, policy=function)
@@ -139,26 +137,34 @@ def timeline_pages(
             projection=projection,
         )
         return
+    with _current_state(archive, projection) as state:
+        total, pages = state.view_pages(filters.stored_check(), page)
+        common = {
+            "title": title,
+            "sources": MappingProxyType(state.sources),
+            "policy": policy,
+            "position": state.tx.tracking_position(),
+            "last_changed": state.tx.tracking_last_changed(),
+            "total": total,
+        }
+        empty = True
+        for views, claims in pages:
+            empty = False
+            yield Timeline(incidents=tuple(views), claims=MappingProxyType(claims), **common)
+        if empty:
+            yield Timeline(incidents=(), claims={}, **common)
+
+
+@contextmanager
+def _current_state(archive: Any, projection: Projection | None = None) -> Iterator[TableState]:
+    """The materialized view in one read transaction. A long-lived caller (the server) passes
+    its own caught-up `projection`; otherwise one is caught up here and closed after."""
     owned = projection is None
     if owned:
         projection = Projection(archive).catch_up()
     try:
         with projection.state() as state:
-            total, pages = state.view_pages(filters.keep_stored if filters != Filters() else None, page)
-            common = {
-                "title": title,
-                "sources": MappingProxyType(state.sources),
-                "policy": policy,
-                "position": state.tx.tracking_position(),
-                "last_changed": state.tx.tracking_last_changed(),
-                "total": total,
-            }
-            empty = True
-            for views, claims in pages:
-                empty = False
-                yield Timeline(incidents=tuple(views), claims=MappingProxyType(claims), **common)
-            if empty:
-                yield Timeline(incidents=(), claims={}, **common)
+            yield state
     finally:
         if owned:
             projection.close()
@@ -195,19 +201,15 @@ def field_history(
     they cite and of the slugs merged with the incident, read by aggregate id."""
     if field is not None:
         field_type(field)  # unknown field: clear error
-    projection = Projection(archive).catch_up()
-    try:
-        with projection.state() as state, collector_paused():
-            canonical = state.canonical(slug)
-            claims = state.claims_of(canonical)
-            if not claims:
-                raise UnknownReference(f"unknown incident '{slug}'")
-            if by == "publication":
-                return _history_by_publication(state, canonical, claims, field)
-            merged = [canonical, *state.aliases_of(canonical)]
-            position = state.tx.tracking_position()
-    finally:
-        projection.close()
+    with _current_state(archive) as state, collector_paused():
+        canonical = state.canonical(slug)
+        claims = state.claims_of(canonical)
+        if not claims:
+            raise UnknownReference(f"unknown incident '{slug}'")
+        if by == "publication":
+            return _history_by_publication(state, canonical, claims, field)
+        merged = [canonical, *state.aliases_of(canonical)]
+        position = state.tx.tracking_position()
     concerned = {c.id for c in claims} | {c.source_id for c in claims} | {incident_id(s) for s in merged}
     folded = MemoryState()
     views = _NotingViews(folded, slug, _FieldChanges(field))

@@ -21,7 +21,7 @@ import orjson
 from chronology.bestview import IncidentView
 from chronology.hookspecs import hookimpl
 from chronology.records import Claim, Source
-from chronology.render import best_text, describe, incident_description
+from chronology.render import best_text, describe, incident_description, json_list_pieces
 from chronology.timeline import Exporter, Timeline
 
 
@@ -37,12 +37,11 @@ def render(timeline: Timeline, options: Mapping[str, str]) -> bytes:
 
 GRAPH = "chron:graph-goes-here"
 """Stands for the graph in the document's frame: the graph is written into its place."""
-INDENTED = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
 
 def render_pages(pages: Iterable[Timeline], options: Mapping[str, str]) -> Iterator[bytes]:
     """The document as orjson writes it (two-space indent, sorted keys), with the graph
-    written an item at a time: each page's events, then the articles they cite."""
+    written into its place an item at a time."""
     pages = iter(pages)
     first = next(pages)
     frame = {
@@ -53,29 +52,26 @@ def render_pages(pages: Iterable[Timeline], options: Mapping[str, str]) -> Itera
         "generatedAtTime": _time(first.last_changed),
         "@graph": GRAPH,
     }
-    before, found, after = orjson.dumps(frame, option=INDENTED).partition(orjson.dumps(GRAPH))
+    before, found, after = orjson.dumps(frame, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).partition(
+        orjson.dumps(GRAPH)
+    )
     if not found:
         raise ValueError("the document's frame has no place for its graph")
-    yield before + b"["
+    yield before
+    yield from json_list_pieces(_graph(itertools.chain([first], pages)), depth=1)
+    yield after + b"\n"
+
+
+def _graph(pages: Iterable[Timeline]) -> Iterator[dict[str, Any]]:
+    """Each page's events, then the articles they cite, by publication."""
     cited: dict[Any, Source] = {}
-    separator = b"\n    "
-    for page in itertools.chain([first], pages):
-        items = []
+    for page in pages:
         for incident in page.incidents:
-            items.append(separator + _item(_event(incident, page)))
-            separator = b",\n    "
+            yield _event(incident, page)
             for source in page.sources_of(incident):
                 cited[source.id] = source
-        yield b"".join(items)
     for source in sorted(cited.values(), key=lambda s: (s.published_day, s.key)):
-        yield separator + _item(_article(source))
-        separator = b",\n    "
-    yield (b"]" if separator == b"\n    " else b"\n  ]") + after + b"\n"
-
-
-def _item(entry: dict[str, Any]) -> bytes:
-    """One graph item as it stands in the indented document (two levels in)."""
-    return orjson.dumps(entry, option=INDENTED).replace(b"\n", b"\n    ")
+        yield _article(source)
 
 
 def _urn(identifier: Any) -> str:
