@@ -9,6 +9,8 @@ import re
 import time
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 TAJI = "2020-03-11-camp-taji-rocket-attack"
 
@@ -78,6 +80,23 @@ def test_ical_passes_our_lint_checks(bundled):
         "X-PUBLISHED-TTL:PT1H",
     ):
         assert needed in calendar
+
+
+CHARACTERS = ["a", " ", ",", ";", ":", "\\", "^", '"', "\t", "é", "中", "😀"]
+"""One to four UTF-8 octets each, and the escapes a fold must not split."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(CHARACTERS), min_size=60, max_size=400).map("".join) | st.text(max_size=300))
+@example("a" * 73 + "\\n" + "b" * 80)  # an escape across the first fold
+@example("a" * 72 + "中" + "b" * 10)  # a character across it
+def test_ical_lines_fold_exactly_as_icalendar_folds_them(line):
+    from icalendar.parser import Contentline
+
+    from plugins.chron_ical import fold_line
+
+    line = line.replace("\n", "")
+    assert fold_line(line) == Contentline(line).to_ical()
 
 
 def test_ical_event_shows_disputes_sources_place_and_uncertainty(bundled):
