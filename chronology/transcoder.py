@@ -16,32 +16,33 @@ from uuid import UUID, SafeUUID
 import orjson
 from eventsourcing.persistence import Transcoder
 
-_new_object, _set_attribute = object.__new__, object.__setattr__
+_new_object = object.__new__
 
 
 def uuid_from_text(text: str) -> UUID:
-    """`UUID(text)` for the forms a store holds (32 hex digits, or the 36-character form with
-    hyphens), built without `UUID.__init__`'s general parsing, which takes most of the time of
-    reading an id back; anything else goes through `UUID(text)` and its errors."""
-    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
-        digits = text.replace("-", "")
-    else:
-        digits = text
-    if len(digits) != 32 or not digits.isalnum():  # bytes.fromhex would skip spaces
-        return UUID(text)
-    try:
-        number = int.from_bytes(bytes.fromhex(digits))
-    except ValueError:
-        return UUID(text)  # not hex digits: whatever UUID makes of it ("0x..." included)
-    return uuid_from_int(number)
+    """`UUID(text)`, in under half its time for the forms a store holds (32 hex digits, or 36
+    with hyphens): the same digits through the same `int(digits, 16)`, without the rest of
+    `UUID.__init__`'s general parsing. Anything else goes through `UUID(text)` and its errors."""
+    digits = text.replace("-", "")
+    if len(digits) == 32:
+        try:
+            return uuid_from_int(int(digits, 16))
+        except ValueError:
+            pass
+    return UUID(text)
 
 
 def uuid_from_int(number: int) -> UUID:
     """`UUID(int=number)` for a number known to fit in 128 bits, without `UUID.__init__`."""
     value = _new_object(UUID)
-    _set_attribute(value, "int", number)
-    _set_attribute(value, "is_safe", SafeUUID.unknown)
+    _set_int(value, number)
+    _set_is_safe(value, _UNKNOWN_SAFETY)
     return value
+
+
+_set_int, _set_is_safe = UUID.__dict__["int"].__set__, UUID.__dict__["is_safe"].__set__
+"""A UUID's two slots, set directly (the class's own `__setattr__` refuses: UUIDs are immutable)."""
+_UNKNOWN_SAFETY = SafeUUID.unknown  # an Enum member's lookup is a Python-level call each time
 
 
 _ENCODERS: dict[type, tuple[str, Any]] = {
