@@ -611,9 +611,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token: str | N
     """Serve every exporter as a live feed: /feeds/ical.ics, /feeds/jsonld, /feeds/csv, ...
 
     Read-only. New events (from any process) reach the feeds without a restart. The index page
-    at / has webcal:// and https:// subscribe links. On PostgreSQL, connections the database
-    drops (a restart, a failover) are made again; while it cannot be reached, requests get 503
-    with Retry-After.
+    at / has webcal:// and https:// subscribe links. Each feed is rendered once per change to
+    the log, however many subscribers ask for it at once; a render that takes over a minute (a
+    very large archive) answers 503 with Retry-After, and the feed is ready for the retry. On
+    PostgreSQL, connections the database drops (a restart, a failover) are made again; while it
+    cannot be reached, requests get 503 with Retry-After.
     """
     import uvicorn
 

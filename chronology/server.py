@@ -5,7 +5,9 @@ Routes: `/` (index with subscribe links), `/feeds/<exporter>` and `/feeds/<expor
 `/incidents/<slug>` (one incident as text). With a token, everything lives under `/<token>/`
 and any other path is 404. Each request first lets the projection catch up from its tracking
 position, so events written by other processes appear without a restart; rendered feeds are
-cached per log position, so a revalidation costs one position lookup. On PostgreSQL, a request
+cached per log position, so a revalidation costs one position lookup, and a feed asked for by
+many subscribers at once (after each new claim, at archive scale a render of seconds to a
+minute) is rendered once while the others wait for it. On PostgreSQL, a request
 that finds its connections dropped (a restart, a failover) connects again and is answered;
 one that cannot reach the database gets 503 with Retry-After.
 """
@@ -20,7 +22,9 @@ import html
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -79,6 +83,8 @@ class FeedApp:
         self._postgres = is_postgres_store(store_location(store))
         self._local = threading.local()
         self._cache: OrderedDict[tuple, Rendered] = OrderedDict()
+        self._rendering: dict[tuple, Future[Rendered]] = {}
+        """Feeds being rendered, by cache key: a request for one waits for its result."""
         self._cache_lock = threading.Lock()
 
     # --- ASGI -------------------------------------------------------------------------------
@@ -108,8 +114,9 @@ class FeedApp:
         except HTTPError as error:
             status, headers, body = error.status, error.headers, (error.message + "\n").encode()
             headers = [*headers, (b"content-type", b"text/plain; charset=utf-8")]
-        except TimeoutError:
-            status, headers, body = 503, [(b"content-type", b"text/plain; charset=utf-8")], b"timed out\n"
+        except TimeoutError:  # the render goes on, and its feed is cached for the retry
+            status, body = 503, b"the feed is still being rendered; try again shortly\n"
+            headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"30")]
         except Exception:  # never a traceback to the client
             log.exception("internal error on %s", self._loggable(scope["path"]))
             status, headers, body = (
@@ -224,8 +231,9 @@ class FeedApp:
         if exporter.name == "ical" and "base_url" not in options:
             options["base_url"] = self._public_base(request_headers) + prefix
         key = (exporter.name, filters, policy, tuple(sorted(options.items())), position)
-        rendered = self._cached(key)
-        if rendered is None:
+
+        def render() -> Rendered:
+            started = time.perf_counter()
             try:
                 pages = timeline_pages(
                     archive,
@@ -241,15 +249,22 @@ class FeedApp:
                 raise HTTPError(502, str(error)) from None
             except ChronologyError as error:
                 raise HTTPError(400, str(error)) from None
-            rendered = Rendered(
+            log.info(
+                "rendered %s at log position %d: %d bytes in %.2f s",
+                exporter.name,
+                position,
+                len(body),
+                time.perf_counter() - started,
+            )
+            return Rendered(
                 body,
                 '"' + hashlib.sha256(body).hexdigest()[:32] + '"',
                 exporter.media_type,
                 last_modified,
                 gzip.compress(body, mtime=0) if len(body) >= COMPRESS_FROM_BYTES else None,
             )
-            self._remember(key, rendered)
-        return self._respond(rendered, request_headers)
+
+        return self._respond(self._rendered_once(key, render), request_headers)
 
     def _respond(self, rendered: Rendered, request_headers: dict[str, str]):
         body, etag = rendered.body, rendered.etag
@@ -311,18 +326,34 @@ class FeedApp:
         except PluginError as error:
             raise HTTPError(400, str(error)) from None
 
-    def _cached(self, key: tuple) -> Rendered | None:
+    def _rendered_once(self, key: tuple, render: Any) -> Rendered:
+        """The feed `key` names: from the cache, or from `render()`, run by one request while
+        any others asking for the same feed meanwhile wait for its result (or its error)."""
         with self._cache_lock:
             rendered = self._cache.get(key)
             if rendered is not None:
                 self._cache.move_to_end(key)
-            return rendered
-
-    def _remember(self, key: tuple, rendered: Rendered) -> None:
+                return rendered
+            pending = self._rendering.get(key)
+            rendering_here = pending is None
+            if rendering_here:
+                pending = self._rendering[key] = Future()
+        if not rendering_here:
+            return pending.result()
+        try:
+            rendered = render()
+        except BaseException as error:
+            with self._cache_lock:
+                del self._rendering[key]
+            pending.set_exception(error)
+            raise
         with self._cache_lock:
+            del self._rendering[key]
             self._cache[key] = rendered
             while len(self._cache) > CACHE_ENTRIES:
                 self._cache.popitem(last=False)
+        pending.set_result(rendered)
+        return rendered
 
     @staticmethod
     def _public_base(request_headers: dict[str, str]) -> str:

@@ -8,12 +8,18 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
+from chronology.hookspecs import hookimpl
+from chronology.plugins import load_plugins
+from chronology.server import FeedApp, HTTPError
+from chronology.timeline import Exporter
 from tests.conftest import EVENTS, ROOT
 from tests.test_exporters import vevents
 
@@ -110,6 +116,103 @@ def test_a_subscriber_sees_a_correction_arrive(served):
     assert len(icalendar.Calendar.from_ical(second.content).walk("VEVENT")) == 12
     assert len(list(vobject.readOne(text).vevent_list)) == 12
     assert len(IcsCalendarStream.calendar_from_ics(text).events) == 12
+
+
+@contextlib.contextmanager
+def serving_in_this_process(app):
+    """The ASGI app under uvicorn on 127.0.0.1, in a thread of this process (for an app whose
+    plugins a test registers)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+class SlowExporter:
+    """A test exporter that takes half a second and counts its renders."""
+
+    def __init__(self):
+        self.renders = []
+
+    @hookimpl
+    def chronology_exporters(self):
+        def render(timeline, options):
+            self.renders.append(timeline.position)
+            time.sleep(0.5)
+            return f"{len(timeline.incidents)} incidents at {timeline.position}\n".encode()
+
+        return [Exporter("slow", "counts its renders", "text/plain; charset=utf-8", "txt", render)]
+
+
+def test_a_feed_many_subscribers_ask_for_at_once_is_rendered_once(bundled):
+    plugins = load_plugins()
+    slow = SlowExporter()
+    plugins.pm.register(slow, name="slow-exporter")
+    with serving_in_this_process(FeedApp(store=bundled.store, plugins=plugins)) as base:
+
+        def everyone_asks():
+            with ThreadPoolExecutor(5) as pool:
+                return list(pool.map(lambda _: httpx.get(base + "/feeds/slow", timeout=30), range(5)))
+
+        first = everyone_asks()
+        assert {(r.status_code, r.text) for r in first} == {(200, f"12 incidents at {slow.renders[0]}\n")}
+        assert len(slow.renders) == 1
+        assert httpx.get(base + "/feeds/slow").text == first[0].text and len(slow.renders) == 1  # cached
+
+        bundled("retract", claim_stating(bundled.store, TAJI, "munitions_launched", 18), "--reason", "mis-coded")
+        second = everyone_asks()
+        assert len(slow.renders) == 2 and slow.renders[1] > slow.renders[0]
+        assert {r.text for r in second} == {f"12 incidents at {slow.renders[1]}\n"}
+
+
+class FailingOnceExporter:
+    """A test exporter whose first render waits to be let go, then fails; later ones succeed."""
+
+    def __init__(self):
+        self.renders = 0
+        self.started, self.go_on = threading.Event(), threading.Event()
+
+    @hookimpl
+    def chronology_exporters(self):
+        def render(timeline, options):
+            self.renders += 1
+            if self.renders == 1:
+                self.started.set()
+                self.go_on.wait(10)
+                raise RuntimeError("the exporter broke")
+            return b"fine\n"
+
+        return [Exporter("flaky", "fails once", "text/plain; charset=utf-8", "txt", render)]
+
+
+def test_a_failed_render_fails_every_request_waiting_for_it_and_the_next_request_renders_again(bundled):
+    plugins = load_plugins()
+    flaky = FailingOnceExporter()
+    plugins.pm.register(flaky, name="flaky-exporter")
+    app = FeedApp(store=bundled.store, plugins=plugins)
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(app.handle, "/feeds/flaky", b"", {}, {})
+        assert flaky.started.wait(10)
+        waiting = [pool.submit(app.handle, "/feeds/flaky", b"", {}, {}) for _ in range(2)]
+        time.sleep(0.3)  # both are waiting for the first one's render
+        flaky.go_on.set()
+        for request in (first, *waiting):
+            with pytest.raises(HTTPError) as failed:
+                request.result(timeout=30)
+            assert failed.value.status == 502 and "the exporter broke" in failed.value.message
+    assert flaky.renders == 1
+    status, _headers, body = app.handle("/feeds/flaky", b"", {}, {})
+    assert (status, body, flaky.renders) == (200, b"fine\n", 2)
 
 
 def test_filters_return_only_matching_incidents(served):
