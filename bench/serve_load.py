@@ -3,6 +3,10 @@
 Scenarios, each bounded by a request count and a time limit:
   - the full iCal feed and a 304 revalidation of it, for the bundled chronology and for a
     10,000-incident synthetic chronology (bench/synthetic.py);
+  - after a new claim, every client asking for the full iCal feed at once (what calendar
+    subscribers do after each change): the time until the last has its answer, against one
+    render alone, and how many renders the server made (its log's "rendered" lines; one is
+    what a server that renders a feed once for all its waiting subscribers makes);
   - the baseline, measured in the same run against the same server: the cheapest answer it
     gives (a 404 for an unknown path). Ratios are printed against it.
 Fails (exit 1) if any request errs. Not part of the test suite.
@@ -40,7 +44,7 @@ def chron(store: str, *args: str) -> None:
 
 
 @contextlib.contextmanager
-def server(store: str, workers: int):
+def server(store: str, workers: int, log_path: Path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -59,7 +63,7 @@ def server(store: str, workers: int):
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log_path.open("w"),
     )
     try:
         deadline = time.monotonic() + 60
@@ -135,9 +139,69 @@ def etag_of(port: int, path: str) -> tuple[str, int]:
     return response.getheader("etag"), len(body)
 
 
-def run(label: str, store: str, args: argparse.Namespace) -> list[tuple[str, dict[str, float]]]:
+def renders_logged(log_path: Path) -> int:
+    return log_path.read_text().count(" rendered ical ")
+
+
+NEW_CLAIM = {
+    "bundled": ("reuters-2020-03-12-us-retaliatory-strikes", "2020-03-11-camp-taji-rocket-attack"),
+    "synthetic": ("synthetic-source-00000", "synthetic-0000000"),
+}
+"""A source and an incident of each chronology, for the new claims."""
+
+
+def everyone_after_a_new_claim(
+    store: str, chronology: str, port: int, log_path: Path, clients: int, folder: Path
+) -> str:
+    """One new claim, then `clients` subscribers ask for the full feed at the same moment; then
+    another new claim and one subscriber alone, for comparison."""
+
+    source, incident = NEW_CLAIM[chronology]
+
+    def new_claim(number: int) -> None:
+        fact_file = folder / f"new-claim-{port}-{number}.jsonl"
+        fact_file.write_text(
+            f'{{"source": "{source}", "incident": "{incident}", "field": "wounded",'
+            f' "value": {number}, "evidence": "one more report"}}\n'
+        )
+        chron(store, "ingest", str(fact_file))
+
+    def ask(start: threading.Event, took: list[float]) -> None:
+        start.wait()
+        began = time.perf_counter()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        connection.request("GET", "/feeds/ical.ics")
+        response = connection.getresponse()
+        response.read()
+        took.append(time.perf_counter() - began if response.status == 200 else float("nan"))
+        connection.close()
+
+    new_claim(1)
+    before = renders_logged(log_path)
+    start, took = threading.Event(), []
+    threads = [threading.Thread(target=ask, args=(start, took)) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.set()
+    for thread in threads:
+        thread.join()
+    time.sleep(0.2)  # the log line is written as the render ends
+    renders = renders_logged(log_path) - before
+    new_claim(2)
+    alone: list[float] = []
+    start = threading.Event()
+    start.set()
+    ask(start, alone)
+    return (
+        f"{clients} subscribers at once after a new claim: the last answered in {max(took):.2f} s"
+        f" ({max(took) / alone[0]:.2f} x one subscriber alone, {alone[0]:.2f} s); {renders} render(s)"
+    )
+
+
+def run(label: str, store: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, dict[str, float]]]:
     rows = []
-    with server(store, args.workers) as port:
+    log_path = folder / f"server-{Path(store).stem}.log"
+    with server(store, args.workers, log_path) as port:
         started = time.perf_counter()
         etag, size = etag_of(port, "/feeds/ical.ics")  # first render, then cached per log position
         first = time.perf_counter() - started
@@ -178,6 +242,10 @@ def run(label: str, store: str, args: argparse.Namespace) -> list[tuple[str, dic
                 ),
             )
         )
+        print(
+            f"{label}: {everyone_after_a_new_claim(store, label.split()[0], port, log_path, args.clients, folder)}",
+            flush=True,
+        )
         for _, row in rows[1:]:
             row["ratio"] = row["rps"] / baseline["rps"] if baseline["rps"] else 0.0
         baseline["ratio"] = 1.0
@@ -197,7 +265,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         bundled = str(Path(folder) / "bundled.db")
         chron(bundled, "ingest", str(ROOT / "events"))
-        rows += run("bundled", bundled, args)
+        rows += run("bundled", bundled, args, Path(folder))
         synthetic = str(Path(folder) / "synthetic.db")
         files, claims = write_corpus(Path(folder) / "synthetic", args.incidents)
         started = time.perf_counter()
@@ -206,7 +274,7 @@ def main() -> int:
             f"synthetic: {args.incidents} incidents, {claims} claims ingested in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
-        rows += run(f"synthetic {args.incidents}", synthetic, args)
+        rows += run(f"synthetic {args.incidents}", synthetic, args, Path(folder))
     print(f"\n{'scenario':<42} {'requests':>8} {'errors':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x base':>7}")
     for label, row in rows:
         print(
