@@ -7,7 +7,9 @@ the views of the incidents it touched, counting a revision when a view's content
 `Projection` keeps that result in tables next to the log (same SQLite file or PostgreSQL
 database) with its tracking position, updated in the same database transaction, so a catch-up
 after one new claim reads one transaction's events and recomputes one incident.
-`replay` does the same from position 0 in memory, for `--as-of`, `--known-at` and `--verify`.
+`scratch_replay` folds the whole log again into a temporary copy of those tables, for another
+point in time (`--as-of`, `--known-at`) or another policy; `replay` does it in memory, an
+independent fold that `chron replay --verify` checks the stored view against.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import dataclasses
 import datetime as dt
 import gc
 import sqlite3
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -26,9 +30,10 @@ import orjson
 
 from chronology import parallel
 from chronology.bestview import UNDATED, IncidentView, content_digest, incident_view
+from chronology.errors import StoreError
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
-from chronology.resolution import Policy, balanced
+from chronology.resolution import BUILT_IN_POLICIES, Policy, balanced
 from chronology.state import MemoryState, apply_event, follow_aliases, has_link
 from chronology.transcoder import UuidMemo, tag, untag
 
@@ -212,38 +217,19 @@ class Projection:
                 tx.clear()
                 position = 0
             empty = position == 0  # a new or cleared projection: its tables hold nothing yet
-            state = TableState(tx, self.archive.incident_of_claim, empty=empty)
-            views, chain = TableViews(tx, empty=empty), Chain(tx)
+            chain = Chain(tx)
             if chain.position < position:  # a store whose chain started after its log
                 for _ in chain.extending(self.archive.read_raw(after=chain.position, upto=position)):
                     pass
-
-            helped = None
-            if self.parallel_from is not None and self.archive.max_position() - position >= self.parallel_from:
-                helped = HelpedRefresh(views, parallel.ViewBuilder(balanced))
-
-            def write_out_if_large() -> None:
-                if state.held() > HOLD_AT_MOST:
-                    state.flush()  # views still being built are written at a later flush
-                    views.flush()
-                    chain.flush()
-
-            try:
-                result = fold(
-                    state,
-                    views,
-                    chain.extending(self.archive.read(after=position)),
-                    after_transaction=write_out_if_large,
-                    refresh_views=helped,
-                )
-                if helped is not None:
-                    helped.settle(wait=True)
-            finally:
-                if helped is not None:
-                    helped.builder.close()
-            state.flush()
-            views.flush()
-            chain.flush()
+            helper = self.parallel_from is not None and self.archive.max_position() - position >= self.parallel_from
+            result = fold_into_tables(
+                tx,
+                self.archive,
+                chain.extending(self.archive.read(after=position)),
+                empty=empty,
+                helper=helper,
+                also_flush=chain.flush,
+            )
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
             self.recomputed = result.recomputed
@@ -278,6 +264,68 @@ class Projection:
 
 
 @contextmanager
+def scratch_replay(
+    archive: Any,
+    *,
+    as_of: dt.datetime | None = None,
+    known_at: dt.date | None = None,
+    policy: Policy = balanced,
+) -> Iterator[TableState]:
+    """`replay` written as the materialized projection is written, into a scratch copy of its
+    tables (a temporary SQLite file, `$TMPDIR` or the system's temporary folder, deleted after):
+    what the archive knew at `as_of`, what the public record said on `known_at`, under `policy`.
+    It takes the memory of a rebuild rather than of the whole archive's claims, and is read a
+    page at a time as the current view is (the state yielded is its one read transaction)."""
+    with tempfile.TemporaryDirectory(prefix="chron-replay-") as folder:
+        db = Database.scratch(Path(folder) / "replay.db")
+        try:
+            try:
+                db.create_tables()
+                with db.transaction() as tx, collector_paused():
+                    events = archive.read()
+                    if as_of is not None:
+                        events = (e for e in events if e.recorded_at <= as_of)
+                    helper = (
+                        parallel.enabled()
+                        and policy in BUILT_IN_POLICIES.values()  # the helper imports it by name
+                        and archive.max_position() >= PARALLEL_FROM
+                    )
+                    result = fold_into_tables(tx, archive, events, empty=True, policy=policy, helper=helper)
+                    if known_at is not None:
+                        _keep_what_was_public(TableState(tx), TableViews(tx), known_at, policy)
+                    tx.set_tracking_position(result.last_position, result.last_changed)
+            except sqlite3.OperationalError as error:
+                if "full" not in str(error):
+                    raise
+                raise StoreError(
+                    f"no room to fold the log again in {folder} ({error}): it needs about as much as"
+                    " the store's own views; set TMPDIR to a folder with more room"
+                ) from None
+            with db.transaction(write=False) as tx:
+                yield TableState(tx)
+        finally:
+            db.close()
+
+
+def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.date, policy: Policy) -> None:
+    """Replace each view by the one its claims public on `known_at` make (`select_views`), a
+    few hundred at a time; drop an incident with none, or retracted only by that filter. Its
+    revision and change date stay those of the archive's view."""
+    slugs = [row[0] for row in state.tx.rows("SELECT slug FROM chron_views ORDER BY slug")]
+    for start in range(0, len(slugs), 500):
+        for slug in slugs[start : start + 500]:
+            body, revision, changed_at = state.tx.view_row(slug)
+            filtered = build_view(state, slug, state.claims_of(slug), policy, known_at)
+            if not filtered.claims or filtered.retracted and not orjson.loads(body)["retracted"]:
+                views.drop(slug)
+                continue
+            body = filtered.content_json()
+            at = dt.datetime.fromisoformat(changed_at) if changed_at else None
+            views.put_row(slug, filtered.sort_key[0], content_digest(body), revision, at, body)
+        views.flush()
+
+
+@contextmanager
 def collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector during a fold, or while a large timeline is read out or
     rendered. These allocate millions of objects, none of them in cycles; the collector would
@@ -290,6 +338,46 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def fold_into_tables(
+    tx: Transaction,
+    archive: Any,
+    events: Iterable[LoggedEvent],
+    *,
+    empty: bool,
+    policy: Policy = balanced,
+    helper: bool = False,
+    also_flush: Callable[[], None] | None = None,
+) -> FoldResult:
+    """`fold` into the projection's tables within `tx` (`TableState`, `TableViews`): rows are
+    written out whenever more than `HOLD_AT_MOST` are held, and at the end, so a fold of any
+    size takes bounded memory. `empty`: the tables hold nothing yet. `helper`: build views in
+    a helper process too (`chronology.parallel`). `also_flush` writes out whatever else the
+    caller holds (the digest chain) at the same moments."""
+    state = TableState(tx, archive.incident_of_claim, empty=empty)
+    views = TableViews(tx, empty=empty)
+    helped = HelpedRefresh(views, parallel.ViewBuilder(policy)) if helper else None
+
+    def write_out() -> None:
+        state.flush()  # views still being built are written at a later flush
+        views.flush()
+        if also_flush is not None:
+            also_flush()
+
+    def write_out_if_large() -> None:
+        if state.held() > HOLD_AT_MOST:
+            write_out()
+
+    try:
+        result = fold(state, views, events, policy, after_transaction=write_out_if_large, refresh_views=helped)
+        if helped is not None:
+            helped.settle(wait=True)
+    finally:
+        if helped is not None:
+            helped.builder.close()
+    write_out()
+    return result
 
 
 def _dump(record: Any) -> bytes:
@@ -684,6 +772,19 @@ class Database:
                 check_same_thread=False,
             )
             connection.execute("PRAGMA journal_mode=WAL")
+            return connection
+
+        return cls(connect, "?", "BLOB", False)
+
+    @classmethod
+    def scratch(cls, path: Path) -> Database:
+        """A SQLite file holding only the projection's tables, for one `scratch_replay`: it
+        does not outlive the command, so it is written without a journal or waiting on disk."""
+
+        def connect():
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=OFF")
+            connection.execute("PRAGMA synchronous=OFF")
             return connection
 
         return cls(connect, "?", "BLOB", False)

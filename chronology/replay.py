@@ -1,7 +1,8 @@
 """Rebuilding the chronology for reading: now, as of a time, as known on a day, and over time.
 
-`load_timeline` serves the current view from the materialized projection, and folds the log in
-memory when asked for another point in time or another policy. `field_history` shows how a
+`load_timeline` and `timeline_pages` serve the current view from the materialized projection,
+and for another point in time or another policy fold the log again into a scratch copy of it
+(`chronology.projection.scratch_replay`), read the same way. `field_history` shows how a
 field's best value changed as claims came in, by record time or by publication time.
 """
 
@@ -18,7 +19,16 @@ from chronology.bestview import IncidentView
 from chronology.domain import incident_id
 from chronology.errors import UnknownReference
 from chronology.fields import field_type
-from chronology.projection import MemoryViews, Projection, TableState, build_view, collector_paused, fold, replay
+from chronology.projection import (
+    MemoryViews,
+    Projection,
+    TableState,
+    build_view,
+    collector_paused,
+    fold,
+    replay,
+    scratch_replay,
+)
 from chronology.resolution import BUILT_IN_POLICIES
 from chronology.state import MemoryState
 from chronology.timeline import Timeline
@@ -77,24 +87,16 @@ def load_timeline(
 ) -> Timeline:
     """The timeline exporters and `chron replay` read, whole. A long-lived caller (the server)
     passes its own caught-up `projection`; otherwise one is opened and closed here."""
-    if as_of is None and known_at is None and policy == DEFAULT_POLICY:
-        with _current_state(archive, projection) as state, collector_paused():
-            if filters.incidents:  # read by key, not by scanning every view or source
-                views = [v for v in state.views_named(filters.incidents) if filters.keep(v)]
-                sources = {i: state.get_source(i) for v in views for i in v.sources}
-            else:
-                views = state.views(filters.stored_check())
-                sources = state.sources
-            claims = state.claims_about(views)
-            position = state.tx.tracking_position()
-            last_changed = state.tx.tracking_last_changed()
-    else:
-        function = policy_function or BUILT_IN_POLICIES[policy]
-        state, all_views = replay(archive, as_of=as_of, known_at=known_at, policy=function)
-        views = [v for v in all_views if filters.keep(v)]
-        claims = {c.id: c for v in views for c in state.claims_of(v.slug)}
-        sources = dict(state.sources)
-        position, last_changed = state.position, state.last_changed
+    with _state_at(archive, projection, as_of, known_at, policy, policy_function) as state, collector_paused():
+        if filters.incidents:  # read by key, not by scanning every view or source
+            views = [v for v in state.views_named(filters.incidents) if filters.keep(v)]
+            sources = {i: state.get_source(i) for v in views for i in v.sources}
+        else:
+            views = state.views(filters.stored_check())
+            sources = state.sources
+        claims = state.claims_about(views)
+        position = state.tx.tracking_position()
+        last_changed = state.tx.tracking_last_changed()
     return Timeline(
         title=title,
         incidents=tuple(views),
@@ -119,13 +121,12 @@ def timeline_pages(
     page: int = 1000,
 ) -> Iterator[Timeline]:
     """`load_timeline` a page of up to `page` incidents at a time, in chronological order, so
-    that printing or exporting the current view of an archive of any size takes the memory of
-    one page (pause the cycle collector around the loop, as `load_timeline` does). The pages
-    are read in one transaction: together they are one timeline, at one log position, whose
-    size each page's `total` gives. There is always a first page, empty for an empty timeline.
-    (Another point in time or another policy folds the whole log in memory: one page; so does
-    a choice of incidents, which are read by key.)"""
-    if as_of is not None or known_at is not None or policy != DEFAULT_POLICY or filters.incidents:
+    that printing or exporting an archive of any size takes the memory of one page (pause the
+    cycle collector around the loop, as `load_timeline` does). The pages are read in one
+    transaction: together they are one timeline, at one log position, whose size each page's
+    `total` gives. There is always a first page, empty for an empty timeline. (A choice of
+    incidents, read by key, is one page.)"""
+    if filters.incidents:
         yield load_timeline(
             archive,
             policy=policy,
@@ -137,7 +138,7 @@ def timeline_pages(
             projection=projection,
         )
         return
-    with _current_state(archive, projection) as state:
+    with _state_at(archive, projection, as_of, known_at, policy, policy_function) as state:
         total, pages = state.view_pages(filters.stored_check(), page)
         common = {
             "title": title,
@@ -153,6 +154,26 @@ def timeline_pages(
             yield Timeline(incidents=tuple(views), claims=MappingProxyType(claims), **common)
         if empty:
             yield Timeline(incidents=(), claims={}, **common)
+
+
+@contextmanager
+def _state_at(
+    archive: Any,
+    projection: Projection | None,
+    as_of: dt.datetime | None,
+    known_at: dt.date | None,
+    policy: str,
+    policy_function: Any,
+) -> Iterator[TableState]:
+    """The folded state a timeline is read from: the materialized view, or for another point
+    in time or another policy, the log folded again into a scratch copy of it."""
+    if as_of is None and known_at is None and policy == DEFAULT_POLICY:
+        with _current_state(archive, projection) as state:
+            yield state
+        return
+    function = policy_function or BUILT_IN_POLICIES[policy]
+    with scratch_replay(archive, as_of=as_of, known_at=known_at, policy=function) as state:
+        yield state
 
 
 @contextmanager

@@ -290,3 +290,112 @@ def test_the_log_listed_in_batches_is_the_log_listed_whole(chron, tmp_path):
     listed = orjson.loads(chron("log", "--json").stdout_bytes)
     assert [(e["position"], e["type"]) for e in listed] == [(e.position, e.topic) for e in events]
     assert chron("log", "--after", 1000, "--limit", 5).stdout == log_text(events[1000:1005])
+
+
+# --- another point in time or another policy: the log folded into a scratch projection --------
+
+
+def transaction_times(archive):
+    return sorted({e.recorded_at for e in archive.read()})
+
+
+def point_in_time_readings(archive):
+    """(as_of, known_at, policy) for every transaction time, several publication days, every
+    built-in policy and some of them combined."""
+    times = transaction_times(archive)
+    days = [None, dt.date(2020, 1, 1), dt.date(2020, 3, 12), dt.date(2020, 3, 14), dt.date(2021, 1, 1)]
+    readings = [(at, None, "balanced") for at in times[:-1]]
+    readings += [(None, day, "balanced") for day in days[1:]]
+    readings += [(None, None, policy) for policy in ("conservative", "informative", "representative")]
+    readings += [(times[len(times) // 2], dt.date(2020, 3, 14), "informative"), (times[-2], days[2], "conservative")]
+    return readings
+
+
+def test_every_point_in_time_and_policy_reads_what_a_fold_of_the_whole_log_in_memory_gives(corrected):
+    from chronology.projection import replay
+    from chronology.resolution import BUILT_IN_POLICIES
+
+    for as_of, known_at, policy in point_in_time_readings(corrected):
+        state, views = replay(corrected, as_of=as_of, known_at=known_at, policy=BUILT_IN_POLICIES[policy])
+        timeline = load_timeline(corrected, as_of=as_of, known_at=known_at, policy=policy)
+        reading = (as_of, known_at, policy)
+        assert [v.as_dict() for v in timeline.incidents] == [v.as_dict() for v in views], reading
+        assert dict(timeline.claims) == {
+            i: c for v in views for c in state.claims_of(v.slug) if (i := c.id) in v.claims
+        }
+        assert dict(timeline.sources) == dict(state.sources), reading
+        assert (timeline.position, timeline.last_changed) == (state.position, state.last_changed), reading
+
+
+def test_a_point_in_time_is_read_a_page_at_a_time_like_the_current_view(corrected):
+    middle = transaction_times(corrected)[4]
+    for reading in ({"as_of": middle}, {"known_at": dt.date(2020, 3, 14)}, {"policy": "conservative"}):
+        whole = load_timeline(corrected, **reading)
+        pages = list(timeline_pages(corrected, page=2, **reading))
+        assert len(whole.incidents) > 2 and len(pages) == -(-len(whole.incidents) // 2), reading
+        assert [v for p in pages for v in p.incidents] == list(whole.incidents)
+        for part in pages:
+            assert dict(part.claims) == claims_of(whole, part.incidents)
+            assert part.total == len(whole.incidents)
+
+
+def test_the_scratch_projection_is_deleted_after_reading_even_when_reading_stops_early(
+    corrected, tmp_path, monkeypatch
+):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    pages = timeline_pages(corrected, as_of=transaction_times(corrected)[3], page=1)
+    next(pages)
+    assert [p.name for p in scratch.iterdir()][0].startswith("chron-replay-")  # in use while read
+    pages.close()
+    load_timeline(corrected, policy="informative")
+    with pytest.raises(RuntimeError):
+        for _page in timeline_pages(corrected, known_at=dt.date(2020, 3, 14), page=1):
+            raise RuntimeError("the reader failed")
+    assert list(scratch.iterdir()) == []
+
+
+def test_an_incident_whose_claims_public_on_a_day_were_all_retracted_is_left_out_that_day(chron, tmp_path):
+    incident = 'incident = "2020-01-01-an-attack"'
+    for day, title in (("2020-01-01", "First word"), ("2020-02-01", "Second word")):
+        (tmp_path / f"{day}.toml").write_text(
+            f'[source]\nid = "wire-{day}"\npublisher = "Wire {day}"\ntitle = "Report"\npublished = {day}\n\n'
+            f'[[claim]]\n{incident}\nfield = "title"\nvalue = "{title}"\nevidence = "said so"\n\n'
+            f'[[claim]]\n{incident}\nfield = "date"\nvalue = 2020-01-01\nevidence = "said so"\n'
+        )
+    chron("ingest", tmp_path / "2020-01-01.toml", tmp_path / "2020-02-01.toml")
+    shown = orjson.loads(chron("show", "2020-01-01-an-attack", "--json").stdout_bytes)
+    first = next(s["id"] for s in shown["sources"] if s["key"] == "wire-2020-01-01")
+    for claim in shown["claims"]:
+        if claim["source_id"] == first:
+            chron("retract", claim["id"], "--reason", "withdrawn")
+    archive = Archive(chron.store)
+    assert [v.title for v in load_timeline(archive).incidents] == ["Second word"]
+    assert load_timeline(archive, known_at=dt.date(2020, 1, 15)).incidents == ()  # only retracted claims then
+    assert [v.title for v in load_timeline(archive, known_at=dt.date(2020, 2, 1)).incidents] == ["Second word"]
+
+
+def test_no_room_for_the_scratch_projection_is_a_clear_error_that_leaves_nothing_behind(
+    corrected, tmp_path, monkeypatch
+):
+    import tempfile
+
+    from chronology.projection import Database
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    made = Database.scratch
+
+    def small(path):  # a folder with room for a few pages: SQLite says the disk is full
+        db = made(path)
+        db.connection.execute("PRAGMA max_page_count = 12")
+        return db
+
+    monkeypatch.setattr(Database, "scratch", small)
+    with pytest.raises(StoreError, match="no room to fold the log again in .*set TMPDIR"):
+        load_timeline(corrected, policy="conservative")
+    assert list(scratch.iterdir()) == []
