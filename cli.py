@@ -27,8 +27,8 @@ from chronology.replay import (
     DEFAULT_POLICY,
     Filters,
     current_view,
+    difference_from_a_full_replay,
     field_history,
-    full_replay_matches_projection,
     timeline_pages,
 )
 
@@ -297,9 +297,9 @@ def replay_command(
                 count += len(page.incidents)
             click.echo(incident_count(count), nl=False)
     if verify:
-        same, _incremental, _full = full_replay_matches_projection(archive)
-        if not same:
-            raise ChronologyError("the stored view differs from a full replay of the log")
+        difference = difference_from_a_full_replay(archive)
+        if difference is not None:
+            raise ChronologyError(f"the stored view differs from a full replay of the log: {difference}")
         click.echo("verified: the stored view is byte-identical to a full replay", err=True)
 
 

@@ -8,8 +8,9 @@ the views of the incidents it touched, counting a revision when a view's content
 database) with its tracking position, updated in the same database transaction, so a catch-up
 after one new claim reads one transaction's events and recomputes one incident.
 `scratch_replay` folds the whole log again into a temporary copy of those tables, for another
-point in time (`--as-of`, `--known-at`) or another policy; `replay` does it in memory, an
-independent fold that `chron replay --verify` checks the stored view against.
+point in time (`--as-of`, `--known-at`) or another policy, and for `chron replay --verify`.
+`MemoryState` and `MemoryViews` hold a fold in memory instead, for a fold of a few events (an
+incident's history).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from chronology.errors import StoreError
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
 from chronology.resolution import BUILT_IN_POLICIES, Policy, balanced
-from chronology.state import MemoryState, apply_event, follow_aliases, has_link
+from chronology.state import apply_event, follow_aliases, has_link
 from chronology.transcoder import UuidMemo, tag, untag
 
 
@@ -148,37 +149,6 @@ class MemoryViews:
         self.views.pop(slug, None)
 
 
-def replay(
-    archive: Any,
-    *,
-    as_of: dt.datetime | None = None,
-    known_at: dt.date | None = None,
-    policy: Policy = balanced,
-) -> tuple[MemoryState, list[IncidentView]]:
-    """Fold the whole log in memory: what the archive knew at `as_of` (transaction time), and
-    what the public record said on `known_at` (publication day of each claim's source)."""
-    state, views = MemoryState(), MemoryViews()
-    events = archive.read()
-    if as_of is not None:
-        events = (e for e in events if e.recorded_at <= as_of)
-    with collector_paused():
-        state.last_changed = fold(state, views, events, policy).last_changed
-        return state, select_views(state, views, known_at, policy)
-
-
-def select_views(state: Any, views: MemoryViews, known_at: dt.date | None, policy: Policy) -> list[IncidentView]:
-    result = []
-    for view, _digest in views.views.values():
-        if known_at is not None:
-            claims = state.claims_of(view.slug)
-            filtered = build_view(state, view.slug, claims, policy, known_at)
-            if not filtered.claims or filtered.retracted and not view.retracted:
-                continue
-            view = dataclasses.replace(filtered, revision=view.revision, changed_at=view.changed_at)
-        result.append(view)
-    return sorted(result, key=lambda v: v.sort_key)
-
-
 # --- the materialized projection ----------------------------------------------------------------
 
 VIEW_FORMAT = 5
@@ -271,7 +241,7 @@ def scratch_replay(
     known_at: dt.date | None = None,
     policy: Policy = balanced,
 ) -> Iterator[TableState]:
-    """`replay` written as the materialized projection is written, into a scratch copy of its
+    """The whole log folded again as the materialized projection is written, into a scratch copy of its
     tables (a temporary SQLite file, `$TMPDIR` or the system's temporary folder, deleted after):
     what the archive knew at `as_of`, what the public record said on `known_at`, under `policy`.
     It takes the memory of a rebuild rather than of the whole archive's claims, and is read a
@@ -570,7 +540,7 @@ class TableState:
             return self.view_count(), pages
         kept = [
             slug
-            for rows in self._view_rows(1000)
+            for rows in self.view_rows(1000)
             for _key, slug, body, _revision, _changed in rows
             if keep(orjson.loads(body))
         ]
@@ -596,7 +566,7 @@ class TableState:
         """The stored views that `keep` accepts, read `size` rows at a time (by key, so that
         the rows' bytes are held a page at a time too), with the memo their ids were read with
         (`memo`, or with None a new one per page)."""
-        for rows in self._view_rows(size):
+        for rows in self.view_rows(size):
             page_memo = UuidMemo() if memo is None else memo
             views = []
             for _sort_key, _slug, body, revision, changed_at in rows:
@@ -606,7 +576,7 @@ class TableState:
             if views:
                 yield views, page_memo
 
-    def _view_rows(self, size: int) -> Iterator[list[tuple[str, str, bytes, int, str | None]]]:
+    def view_rows(self, size: int) -> Iterator[list[tuple[str, str, bytes, int, str | None]]]:
         """Every stored view's row (`Transaction.view_page`), `size` at a time, in order."""
         after = None
         while rows := self.tx.view_page(after, size):

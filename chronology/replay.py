@@ -12,12 +12,13 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain, zip_longest
 from types import MappingProxyType
 from typing import Any
 
 from chronology.bestview import IncidentView
 from chronology.domain import incident_id
-from chronology.errors import UnknownReference
+from chronology.errors import ChronologyError, UnknownReference
 from chronology.fields import field_type
 from chronology.projection import (
     MemoryViews,
@@ -26,7 +27,6 @@ from chronology.projection import (
     build_view,
     collector_paused,
     fold,
-    replay,
     scratch_replay,
 )
 from chronology.resolution import BUILT_IN_POLICIES
@@ -191,15 +191,27 @@ def _current_state(archive: Any, projection: Projection | None = None) -> Iterat
             projection.close()
 
 
-def full_replay_matches_projection(archive: Any) -> tuple[bool, bytes, bytes]:
-    """`chron replay --verify`: the materialized view against a fold from position 0."""
-    import orjson
-
-    materialized = load_timeline(archive)
-    state, views = replay(archive)
-    incremental = orjson.dumps([v.as_dict() for v in materialized.incidents], option=orjson.OPT_SORT_KEYS)
-    full = orjson.dumps([v.as_dict() for v in views], option=orjson.OPT_SORT_KEYS)
-    return incremental == full, incremental, full
+def difference_from_a_full_replay(archive: Any) -> str | None:
+    """`chron replay --verify`: the stored view against the whole log folded again from
+    position 0 (`scratch_replay`), view by view in chronological order: content, revision and
+    date of change. None when they are identical; otherwise what differs, at the first
+    incident that does. Takes the memory of a rebuild, whatever the archive's size."""
+    with scratch_replay(archive) as full, _current_state(archive) as stored:
+        if full.tx.tracking_position() != stored.tx.tracking_position():
+            raise ChronologyError("the log grew while it was being checked: run the check again")
+        rows = zip_longest(chain.from_iterable(stored.view_rows(1000)), chain.from_iterable(full.view_rows(1000)))
+        for kept, replayed in rows:
+            if kept == replayed:
+                continue
+            if replayed is None or kept is not None and kept[:2] < replayed[:2]:
+                return f"incident '{kept[1]}' of the stored view is not where a full replay puts it (or not in it)"
+            if kept is None or kept[1] != replayed[1]:
+                return f"incident '{replayed[1]}' of a full replay is not where the stored view has it (or not in it)"
+            parts = ("sort date", "slug", "content", "revision", "date of change")
+            differing = [name for name, a, b in zip(parts, kept, replayed, strict=True) if a != b]
+            verb = "differ" if len(differing) > 1 else "differs"
+            return f"incident '{kept[1]}': its {' and '.join(differing)} {verb}"
+    return None
 
 
 # --- history ---------------------------------------------------------------------------------

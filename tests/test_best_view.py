@@ -135,3 +135,28 @@ def test_unknown_policy_is_a_clear_error(bundled):
 def test_replay_verify_confirms_the_stored_view_matches_a_full_replay(bundled):
     result = bundled("replay", "--verify")
     assert "byte-identical" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("tampering", "said"),
+    [
+        ("UPDATE chron_views SET revision = revision + 1 WHERE slug = ?", "its revision differs"),
+        ("UPDATE chron_views SET changed_at = NULL WHERE slug = ?", "its date of change differs"),
+        ("UPDATE chron_views SET body = {replaced} WHERE slug = ?", "its content differs"),
+        ("DELETE FROM chron_views WHERE slug = ?", "of a full replay is not where the stored view has it"),
+    ],
+)
+def test_replay_verify_names_the_first_incident_whose_stored_view_differs(bundled, tampering, said):
+    from chronology.archive import Archive
+    from chronology.projection import Database
+
+    db = Database.for_archive(Archive(bundled.store))
+    with db.transaction() as tx:
+        text = "convert_from(body, 'UTF8')" if db.is_postgres else "CAST(body AS TEXT)"
+        replaced = f"replace({text}, 'Camp Taji', 'Camp Tajj')"
+        replaced = f"convert_to({replaced}, 'UTF8')" if db.is_postgres else f"CAST({replaced} AS BLOB)"
+        tx.execute(tampering.format(replaced=replaced), (TAJI,))
+    db.close()
+    result = bundled("replay", "--verify", expect=1)
+    assert f"the stored view differs from a full replay of the log: incident '{TAJI}'" in result.stderr
+    assert said in result.stderr
