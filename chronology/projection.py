@@ -278,21 +278,30 @@ def scratch_replay(
 
 
 def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.date, policy: Policy) -> None:
-    """Replace each view by the one its claims public on `known_at` make (`select_views`), a
-    few hundred at a time; drop an incident with none, or retracted only by that filter. Its
+    """Replace each view by `view_known_at`'s, a few hundred at a time, or drop it; its
     revision and change date stay those of the archive's view."""
     slugs = [row[0] for row in state.tx.rows("SELECT slug FROM chron_views ORDER BY slug")]
     for start in range(0, len(slugs), 500):
         for slug in slugs[start : start + 500]:
             body, revision, changed_at = state.tx.view_row(slug)
-            filtered = build_view(state, slug, state.claims_of(slug), policy, known_at)
-            if not filtered.claims or filtered.retracted and not orjson.loads(body)["retracted"]:
+            filtered = view_known_at(state, slug, orjson.loads(body)["retracted"], policy, known_at)
+            if filtered is None:
                 views.drop(slug)
                 continue
             body = filtered.content_json()
             at = dt.datetime.fromisoformat(changed_at) if changed_at else None
             views.put_row(slug, filtered.sort_key[0], content_digest(body), revision, at, body)
         views.flush()
+
+
+def view_known_at(state: Any, slug: str, retracted: bool, policy: Policy, known_at: dt.date) -> IncidentView | None:
+    """The view of incident `slug` (`retracted`: whether its whole view is) from only the
+    claims public on `known_at`: None when there were none, or when all of those have since
+    been retracted but the incident as a whole has not been."""
+    filtered = build_view(state, slug, state.claims_of(slug), policy, known_at)
+    if not filtered.claims or filtered.retracted and not retracted:
+        return None
+    return filtered
 
 
 @contextmanager

@@ -8,6 +8,7 @@ field's best value changed as claims came in, by record time or by publication t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from chronology.projection import (
     collector_paused,
     fold,
     scratch_replay,
+    view_known_at,
 )
 from chronology.resolution import BUILT_IN_POLICIES
 from chronology.state import MemoryState
@@ -87,6 +89,8 @@ def load_timeline(
 ) -> Timeline:
     """The timeline exporters and `chron replay` read, whole. A long-lived caller (the server)
     passes its own caught-up `projection`; otherwise one is opened and closed here."""
+    if filters.incidents and as_of is None and (known_at is not None or policy != DEFAULT_POLICY):
+        return _named_incidents_folded_alone(archive, filters, known_at, policy, policy_function, title)
     with _state_at(archive, projection, as_of, known_at, policy, policy_function) as state, collector_paused():
         if filters.incidents:  # read by key, not by scanning every view or source
             views = [v for v in state.views_named(filters.incidents) if filters.keep(v)]
@@ -102,6 +106,49 @@ def load_timeline(
         incidents=tuple(views),
         claims=claims,
         sources=sources,
+        policy=policy,
+        position=position,
+        last_changed=last_changed,
+    )
+
+
+def _named_incidents_folded_alone(
+    archive: Any, filters: Filters, known_at: dt.date | None, policy: str, policy_function: Any, title: str
+) -> Timeline:
+    """`load_timeline` of a choice of incidents under another policy or as known on a day, at
+    the log's current position: each incident folded from its own events only (its claims',
+    their sources', its merged slugs'), read by aggregate id as `field_history` reads them, so
+    that `chron show --policy` or `--known-at` costs in proportion to the incident, not to the
+    log. (`--as-of` folds the whole log: the timeline reports the log's last change at that
+    time, which only reading the log up to it tells.)"""
+    function = policy_function or BUILT_IN_POLICIES[policy]
+    with _current_state(archive) as state, collector_paused():
+        concerned: set[Any] = set()
+        for name in filters.incidents:
+            canonical = state.canonical(name)
+            claims = state.claims_of(canonical)
+            concerned |= {c.id for c in claims} | {c.source_id for c in claims}
+            concerned |= {incident_id(slug) for slug in (canonical, *state.aliases_of(canonical))}
+        position, last_changed = state.tx.tracking_position(), state.tx.tracking_last_changed()
+    folded, folded_views = MemoryState(), MemoryViews()
+    found: dict[str, IncidentView] = {}
+    with collector_paused():
+        fold(folded, folded_views, archive.read_of(concerned, upto=position), function)
+        for name in filters.incidents:
+            entry = folded_views.views.get(folded.canonical(name))
+            view = entry[0] if entry is not None else None
+            if view is not None and known_at is not None:
+                filtered = view_known_at(folded, view.slug, view.retracted, function, known_at)
+                view = filtered and dataclasses.replace(filtered, revision=view.revision, changed_at=view.changed_at)
+            if view is not None and filters.keep(view):
+                found[view.slug] = view
+    views = sorted(found.values(), key=lambda v: v.sort_key)
+    cited = {i for v in views for i in v.claims}
+    return Timeline(
+        title=title,
+        incidents=tuple(views),
+        claims={c.id: c for v in views for c in folded.claims_of(v.slug) if c.id in cited},
+        sources={i: folded.get_source(i) for v in views for i in v.sources},
         policy=policy,
         position=position,
         last_changed=last_changed,
