@@ -305,12 +305,25 @@ def replay_command(
 
 @cli.command()
 @click.argument("incident")
+@_time_options
 @_policy_option
 @click.option("--json", "as_json", is_flag=True, help="Print the view and its claims as JSON.")
 @click.pass_context
-def show(ctx: click.Context, incident: str, policy: str, as_json: bool) -> None:
-    """Show one incident's best view with every claim and its source, disputed fields first."""
-    view, timeline = current_view(_archive(ctx), incident, policy, _policy(ctx, policy))
+def show(
+    ctx: click.Context, incident: str, as_of: str | None, known_at: str | None, policy: str, as_json: bool
+) -> None:
+    """Show one incident's best view with every claim and its source, disputed fields first.
+
+    With --as-of or --known-at, as the archive knew it then or as the public record had it on
+    that day (only the incident's own events are folded)."""
+    view, timeline = current_view(
+        _archive(ctx),
+        incident,
+        policy,
+        _policy(ctx, policy),
+        as_of=_when(as_of, "--as-of"),
+        known_at=_day(known_at, "--known-at"),
+    )
     if as_json:
         claims = timeline.claims_of(view)
         _json(

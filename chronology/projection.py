@@ -151,7 +151,7 @@ class MemoryViews:
 
 # --- the materialized projection ----------------------------------------------------------------
 
-VIEW_FORMAT = 5
+VIEW_FORMAT = 6
 """Bump when the stored view's shape or the fold's rules change: stores built by another
 version are then rebuilt from the log on first use (the log is the archive, views are derived)."""
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
@@ -319,6 +319,46 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+class TransactionTimes:
+    """The log's transactions as the fold meets them: the position of each one's last event
+    and its transaction time, kept in `chron_transactions` so that reading as of a time
+    (`Transaction.log_as_of`) need not read the log. Held until `flush()`, like the state."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self._held: list[tuple[int, int]] = []
+
+    def noting(self, events: Iterable[LoggedEvent]) -> Iterator[LoggedEvent]:
+        """`events`, noting where each transaction (a run of one transaction time) ends."""
+        last: LoggedEvent | None = None
+        for logged in events:
+            if last is not None and logged.recorded_at != last.recorded_at:
+                self._held.append((last.position, _microseconds(last.recorded_at)))
+            last = logged
+            yield logged
+        if last is not None:
+            self._held.append((last.position, _microseconds(last.recorded_at)))
+
+    def flush(self) -> None:
+        self.tx.executemany(
+            "INSERT INTO chron_transactions (position, recorded_us) VALUES (?, ?)"
+            " ON CONFLICT (position) DO UPDATE SET recorded_us = excluded.recorded_us",
+            self._held,
+        )
+        self._held.clear()
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _microseconds(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _from_microseconds(count: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=count)
+
+
 def fold_into_tables(
     tx: Transaction,
     archive: Any,
@@ -336,11 +376,13 @@ def fold_into_tables(
     caller holds (the digest chain) at the same moments."""
     state = TableState(tx, archive.incident_of_claim, empty=empty)
     views = TableViews(tx, empty=empty)
+    times = TransactionTimes(tx)
     helped = HelpedRefresh(views, parallel.ViewBuilder(policy)) if helper else None
 
     def write_out() -> None:
         state.flush()  # views still being built are written at a later flush
         views.flush()
+        times.flush()
         if also_flush is not None:
             also_flush()
 
@@ -349,7 +391,9 @@ def fold_into_tables(
             write_out()
 
     try:
-        result = fold(state, views, events, policy, after_transaction=write_out_if_large, refresh_views=helped)
+        result = fold(
+            state, views, times.noting(events), policy, after_transaction=write_out_if_large, refresh_views=helped
+        )
         if helped is not None:
             helped.settle(wait=True)
     finally:
@@ -784,6 +828,8 @@ class Database:
             "CREATE INDEX IF NOT EXISTS chron_views_order ON chron_views (sort_key, slug)",
             "CREATE TABLE IF NOT EXISTS chron_chain (position BIGINT PRIMARY KEY, idx BIGINT NOT NULL UNIQUE,"
             " digest TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS chron_transactions (position BIGINT PRIMARY KEY, recorded_us BIGINT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS chron_transactions_time ON chron_transactions (recorded_us)",
             "CREATE TABLE IF NOT EXISTS chron_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL,"
             " last_changed TEXT)",
         ]
@@ -912,8 +958,19 @@ class Transaction:
             "chron_aliases",
             "chron_links",
             "chron_views",
+            "chron_transactions",
         ):
             self.execute(f"DELETE FROM {table}")
+
+    def log_as_of(self, as_of: dt.datetime) -> tuple[int, dt.datetime | None]:
+        """The position of the last event recorded by `as_of` and the latest transaction time
+        by then, from the transactions the projection has folded (`TransactionTimes`): what a
+        fold of the log's events recorded by `as_of` ends at, without reading the log."""
+        limit = _microseconds(as_of)
+        position, latest = self.one(
+            "SELECT max(position), max(recorded_us) FROM chron_transactions WHERE recorded_us <= ?", (limit,)
+        )
+        return position or 0, _from_microseconds(latest) if latest is not None else None
 
     def view_page(self, after: tuple[str, str] | None, size: int) -> list[tuple[str, str, bytes, int, str | None]]:
         """(sort key, slug, body, revision, changed_at) of up to `size` views, in chronological

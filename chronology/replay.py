@@ -89,8 +89,8 @@ def load_timeline(
 ) -> Timeline:
     """The timeline exporters and `chron replay` read, whole. A long-lived caller (the server)
     passes its own caught-up `projection`; otherwise one is opened and closed here."""
-    if filters.incidents and as_of is None and (known_at is not None or policy != DEFAULT_POLICY):
-        return _named_incidents_folded_alone(archive, filters, known_at, policy, policy_function, title)
+    if filters.incidents and (as_of is not None or known_at is not None or policy != DEFAULT_POLICY):
+        return _named_incidents_folded_alone(archive, filters, as_of, known_at, policy, policy_function, title)
     with _state_at(archive, projection, as_of, known_at, policy, policy_function) as state, collector_paused():
         if filters.incidents:  # read by key, not by scanning every view or source
             views = [v for v in state.views_named(filters.incidents) if filters.keep(v)]
@@ -113,14 +113,20 @@ def load_timeline(
 
 
 def _named_incidents_folded_alone(
-    archive: Any, filters: Filters, known_at: dt.date | None, policy: str, policy_function: Any, title: str
+    archive: Any,
+    filters: Filters,
+    as_of: dt.datetime | None,
+    known_at: dt.date | None,
+    policy: str,
+    policy_function: Any,
+    title: str,
 ) -> Timeline:
-    """`load_timeline` of a choice of incidents under another policy or as known on a day, at
-    the log's current position: each incident folded from its own events only (its claims',
-    their sources', its merged slugs'), read by aggregate id as `field_history` reads them, so
-    that `chron show --policy` or `--known-at` costs in proportion to the incident, not to the
-    log. (`--as-of` folds the whole log: the timeline reports the log's last change at that
-    time, which only reading the log up to it tells.)"""
+    """`load_timeline` of a choice of incidents at another point in time or under another
+    policy: each incident folded from its own events only (its claims', their sources', its
+    merged slugs'), read by aggregate id as `field_history` reads them, so that `chron show
+    --policy` or `--incident` with `--as-of` costs in proportion to the incident, not to the
+    log. The timeline's position and last change as of a time come from the transaction times
+    the projection keeps (`Transaction.log_as_of`)."""
     function = policy_function or BUILT_IN_POLICIES[policy]
     with _current_state(archive) as state, collector_paused():
         concerned: set[Any] = set()
@@ -129,11 +135,18 @@ def _named_incidents_folded_alone(
             claims = state.claims_of(canonical)
             concerned |= {c.id for c in claims} | {c.source_id for c in claims}
             concerned |= {incident_id(slug) for slug in (canonical, *state.aliases_of(canonical))}
-        position, last_changed = state.tx.tracking_position(), state.tx.tracking_last_changed()
+        upto = state.tx.tracking_position()
+        if as_of is None:
+            position, last_changed = upto, state.tx.tracking_last_changed()
+        else:
+            position, last_changed = state.tx.log_as_of(as_of)
+    events = archive.read_of(concerned, upto=upto)
+    if as_of is not None:
+        events = [e for e in events if e.recorded_at <= as_of]
     folded, folded_views = MemoryState(), MemoryViews()
     found: dict[str, IncidentView] = {}
     with collector_paused():
-        fold(folded, folded_views, archive.read_of(concerned, upto=position), function)
+        fold(folded, folded_views, events, function)
         for name in filters.incidents:
             entry = folded_views.views.get(folded.canonical(name))
             view = entry[0] if entry is not None else None
@@ -363,11 +376,23 @@ def current_view(
     slug: str,
     policy: str = DEFAULT_POLICY,
     policy_function: Any = None,
+    *,
+    as_of: dt.datetime | None = None,
+    known_at: dt.date | None = None,
 ) -> tuple[IncidentView, Timeline]:
-    """One incident's current view, with the claims and sources that explain it."""
+    """One incident's view (now, or as of a time, or as known on a day), with the claims and
+    sources that explain it."""
     timeline = load_timeline(
-        archive, policy=policy, policy_function=policy_function, filters=Filters(incidents=(slug,))
+        archive,
+        policy=policy,
+        policy_function=policy_function,
+        as_of=as_of,
+        known_at=known_at,
+        filters=Filters(incidents=(slug,)),
     )
     if not timeline.incidents:
-        raise UnknownReference(f"unknown incident '{slug}'")
+        when = "".join(
+            [f" as of {as_of.isoformat()}" if as_of else "", f" as known on {known_at.isoformat()}" if known_at else ""]
+        )
+        raise UnknownReference(f"unknown incident '{slug}'{when}")
     return timeline.incidents[0], timeline

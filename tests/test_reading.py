@@ -420,25 +420,29 @@ def test_no_room_for_the_scratch_projection_is_a_clear_error_that_leaves_nothing
     assert list(scratch.iterdir()) == []
 
 
-def test_an_incident_under_another_policy_or_as_known_on_a_day_is_folded_from_its_own_events(corrected, monkeypatch):
-    readings = [(None, policy) for policy in ("conservative", "informative", "representative")]
-    readings += [(day, "balanced") for day in (dt.date(2020, 3, 12), dt.date(2020, 3, 14), dt.date(2021, 1, 1))]
-    readings += [(dt.date(2020, 3, 14), "conservative")]
+def test_an_incident_at_another_time_or_under_another_policy_is_folded_from_its_own_events(corrected, monkeypatch):
+    times = transaction_times(corrected)
+    readings = [(None, None, policy) for policy in ("conservative", "informative", "representative")]
+    readings += [(None, day, "balanced") for day in (dt.date(2020, 3, 12), dt.date(2020, 3, 14), dt.date(2021, 1, 1))]
+    readings += [(at, None, "balanced") for at in [times[0] - dt.timedelta(seconds=1), *times]]
+    readings += [(times[len(times) // 2], dt.date(2020, 3, 14), "conservative")]
     expected = {}
-    for known_at, policy in readings:
-        state, views = replay_in_memory(corrected, known_at=known_at, policy=BUILT_IN_POLICIES[policy])
-        expected[known_at, policy] = (state, {v.slug: v for v in views})
+    for as_of, known_at, policy in readings:
+        expected[as_of, known_at, policy] = replay_in_memory(
+            corrected, as_of=as_of, known_at=known_at, policy=BUILT_IN_POLICIES[policy]
+        )
     slugs = [v.slug for v in load_timeline(corrected).incidents]
     monkeypatch.setattr(Archive, "read", lambda *a, **k: pytest.fail("read the whole log"))
-    for known_at, policy in readings:
-        state, views = expected[known_at, policy]
+    for (as_of, known_at, policy), (state, all_views) in expected.items():
+        views = {v.slug: v for v in all_views}
+        reading = {"as_of": as_of, "known_at": known_at, "policy": policy}
         for names in [(slug,) for slug in slugs] + [(ALBUKAMAL,), (TAJI, ALBUKAMAL, "no-such-incident")]:
-            timeline = load_timeline(corrected, known_at=known_at, policy=policy, filters=Filters(incidents=names))
+            timeline = load_timeline(corrected, filters=Filters(incidents=names), **reading)
             named = {s: views[s] for n in names if (s := state.canonical(n)) in views}
             wanted = sorted(named.values(), key=lambda v: v.sort_key)
-            assert [v.as_dict() for v in timeline.incidents] == [v.as_dict() for v in wanted], (names, known_at, policy)
+            assert [v.as_dict() for v in timeline.incidents] == [v.as_dict() for v in wanted], (names, reading)
             assert dict(timeline.claims) == {
                 i: c for v in wanted for c in state.claims_of(v.slug) if (i := c.id) in v.claims
             }
             assert dict(timeline.sources) == {i: state.get_source(i) for v in wanted for i in v.sources}
-            assert (timeline.position, timeline.last_changed) == (state.position, state.last_changed)
+            assert (timeline.position, timeline.last_changed) == (state.position, state.last_changed), reading

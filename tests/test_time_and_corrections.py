@@ -70,6 +70,20 @@ def test_retraction_changes_the_best_view_and_history_shows_when(bundled):
     old = field(views(bundled, "--as-of", cut)[TAJI], "munitions_launched")
     assert old["best"] == 18 and old["status"] == "disputed"
 
+    shown = json.loads(bundled("show", TAJI, "--as-of", cut, "--json").stdout)
+    assert shown["incident"] == views(bundled, "--as-of", cut)[TAJI]
+    assert reuters_18 in {c["id"] for c in shown["claims"]} and not any(c["retracted"] for c in shown["claims"])
+
+
+def test_show_as_known_on_a_day_is_that_days_view_with_only_the_claims_public_then(bundled):
+    kirkuk = "2019-12-27-kirkuk-rocket-attack-kills-us-contractor"
+    shown = json.loads(bundled("show", kirkuk, "--known-at", "2020-03-12", "--json").stdout)
+    assert shown["incident"] == views(bundled, "--known-at", "2020-03-12")[kirkuk]
+    published = {s["id"]: s["published"] for s in shown["sources"]}
+    assert shown["claims"] and all(published[c["source_id"]] <= "2020-03-12" for c in shown["claims"])
+    later = bundled("show", TAJI, "--known-at", "2020-03-11", expect=1)
+    assert f"unknown incident '{TAJI}' as known on 2020-03-11" in later.stderr
+
 
 def test_a_retracted_claim_stays_in_the_log(bundled):
     count = len(json.loads(bundled("log", "--json").stdout))
