@@ -241,11 +241,12 @@ def scratch_replay(
     known_at: dt.date | None = None,
     policy: Policy = balanced,
 ) -> Iterator[TableState]:
-    """The whole log folded again as the materialized projection is written, into a scratch copy of its
-    tables (a temporary SQLite file, `$TMPDIR` or the system's temporary folder, deleted after):
-    what the archive knew at `as_of`, what the public record said on `known_at`, under `policy`.
-    It takes the memory of a rebuild rather than of the whole archive's claims, and is read a
-    page at a time as the current view is (the state yielded is its one read transaction)."""
+    """The whole log folded again as the materialized projection is written, into a scratch
+    copy of its tables (a temporary SQLite file in `$TMPDIR` or the system's temporary folder,
+    deleted after): what the archive knew at `as_of`, what the public record said on
+    `known_at`, under `policy`. It takes the memory of a rebuild rather than of the whole
+    archive's claims, and is read a page at a time as the current view is (the state yielded
+    is its one read transaction)."""
     with tempfile.TemporaryDirectory(prefix="chron-replay-") as folder:
         db = Database.scratch(Path(folder) / "replay.db")
         try:
