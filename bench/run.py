@@ -1,8 +1,9 @@
 """The performance benchmark: ingest, analysts' retractions, full replay, incremental catch-up,
 export and peak memory, each printed as a rate and, for ingest and replay, as a ratio to a
 baseline measured in the same run on the same rows; then reading: one incident (`chron show`),
-and `chron replay` printing the whole chronology and `chron export ical` (seconds and peak
-memory, each in its own process).
+and `chron replay` printing the whole chronology, `chron export ical` and `chron replay --policy
+conservative` (another policy: the log folded again) (seconds and peak memory, each in its own
+process).
 
 Baselines (no Chronology code on the hot path):
   - insert: the same stored rows (id, version, topic, state bytes) inserted into an empty table
@@ -318,6 +319,8 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         result["peak_memory_full_replay_mb"], result["peak_memory_helper_mb"] = peak_memory_of_full_replay(store)
         result["print_s"], result["print_peak_mb"] = running_chron(store, "replay")
         result["export_ical_s"], result["export_ical_peak_mb"] = running_chron(store, "export", "ical")
+        # Another policy: the whole log folded again into a scratch projection, then printed.
+        result["policy_s"], result["policy_peak_mb"] = running_chron(store, "replay", "--policy", "conservative")
     finally:
         drop_store(store)
     return result
@@ -348,6 +351,7 @@ def main() -> None:
         f" {'x read':>8}"
         f" {'catch-up ms':>14} {'timeline s':>11} {'ical s':>7} {'jsonld s':>9} {'csv s':>6} {'peak MB':>8}"
         f" {'helper MB':>10} {'show ms':>14} {'print s':>8} {'print MB':>9} {'ical MB':>8}"
+        f" {'policy s':>9} {'policy MB':>10}"
     )
     for r in results:
         print(
@@ -359,6 +363,7 @@ def main() -> None:
             f" {r['export_s']['csv']['seconds']:>6.2f} {r['peak_memory_full_replay_mb']:>8.0f}"
             f" {r['peak_memory_helper_mb']:>10.0f} {_first_median(r['show_one_ms']):>14} {r['print_s']:>8.2f}"
             f" {r['print_peak_mb']:>9.0f} {r['export_ical_peak_mb']:>8.0f}"
+            f" {r['policy_s']:>9.2f} {r['policy_peak_mb']:>10.0f}"
         )
     print(
         "\nbaselines (rows/s): "
