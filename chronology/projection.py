@@ -65,9 +65,10 @@ def fold(
     after_transaction: Any = None,
     refresh_views: Any = None,
 ) -> FoldResult:
-    """Apply `events` to `state`, refreshing `views` after each transaction (then calling
-    `after_transaction()`, e.g. to write out what the table state holds). `refresh_views`
-    replaces `refresh` (the projection's `HelpedRefresh`)."""
+    """Apply `events` to `state`, refreshing `views` after each transaction, then calling
+    `after_transaction(position, transaction_time)` with the position of its last event (to
+    note it, or to write out what the table state holds). `refresh_views` replaces `refresh`
+    (the projection's `HelpedRefresh`)."""
     refresh_views = refresh_views or refresh
     result = FoldResult()
     dirty: set[str] = set()
@@ -78,7 +79,7 @@ def fold(
             result.recomputed |= dirty
             dirty = set()
             if after_transaction is not None:
-                after_transaction()
+                after_transaction(state.position, transaction_time)
         transaction_time = logged.recorded_at
         if result.last_changed is None or transaction_time > result.last_changed:
             result.last_changed = transaction_time
@@ -87,6 +88,8 @@ def fold(
     if dirty:
         refresh_views(state, views, dirty, transaction_time, policy)
         result.recomputed |= dirty
+    if after_transaction is not None and transaction_time is not None:
+        after_transaction(result.last_position, transaction_time)
     return result
 
 
@@ -279,12 +282,13 @@ def scratch_replay(
 
 
 def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.date, policy: Policy) -> None:
-    """Replace each view by `view_known_at`'s, a few hundred at a time, or drop it; its
-    revision and change date stay those of the archive's view."""
-    slugs = [row[0] for row in state.tx.rows("SELECT slug FROM chron_views ORDER BY slug")]
-    for start in range(0, len(slugs), 500):
-        for slug in slugs[start : start + 500]:
-            body, revision, changed_at = state.tx.view_row(slug)
+    """Replace each view by `view_known_at`'s, a few hundred at a time in order of slug, or
+    drop it; its revision and change date stay those of the archive's view."""
+    after = ""
+    while rows := state.tx.rows(
+        "SELECT slug, body, revision, changed_at FROM chron_views WHERE slug > ? ORDER BY slug LIMIT 500", (after,)
+    ):
+        for slug, body, revision, changed_at in rows:
             filtered = view_known_at(state, slug, orjson.loads(body)["retracted"], policy, known_at)
             if filtered is None:
                 views.drop(slug)
@@ -292,7 +296,8 @@ def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.dat
             body = filtered.content_json()
             at = dt.datetime.fromisoformat(changed_at) if changed_at else None
             views.put_row(slug, filtered.sort_key[0], content_digest(body), revision, at, body)
-        views.flush()
+        views.flush()  # rows after the last slug read are untouched: the next page is sound
+        after = rows[-1][0]
 
 
 def view_known_at(state: Any, slug: str, retracted: bool, policy: Policy, known_at: dt.date) -> IncidentView | None:
@@ -318,35 +323,6 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-class TransactionTimes:
-    """The log's transactions as the fold meets them: the position of each one's last event
-    and its transaction time, kept in `chron_transactions` so that reading as of a time
-    (`Transaction.log_as_of`) need not read the log. Held until `flush()`, like the state."""
-
-    def __init__(self, tx: Transaction) -> None:
-        self.tx = tx
-        self._held: list[tuple[int, int]] = []
-
-    def noting(self, events: Iterable[LoggedEvent]) -> Iterator[LoggedEvent]:
-        """`events`, noting where each transaction (a run of one transaction time) ends."""
-        last: LoggedEvent | None = None
-        for logged in events:
-            if last is not None and logged.recorded_at != last.recorded_at:
-                self._held.append((last.position, _microseconds(last.recorded_at)))
-            last = logged
-            yield logged
-        if last is not None:
-            self._held.append((last.position, _microseconds(last.recorded_at)))
-
-    def flush(self) -> None:
-        self.tx.executemany(
-            "INSERT INTO chron_transactions (position, recorded_us) VALUES (?, ?)"
-            " ON CONFLICT (position) DO UPDATE SET recorded_us = excluded.recorded_us",
-            self._held,
-        )
-        self._held.clear()
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -377,24 +353,25 @@ def fold_into_tables(
     caller holds (the digest chain) at the same moments."""
     state = TableState(tx, archive.incident_of_claim, empty=empty)
     views = TableViews(tx, empty=empty)
-    times = TransactionTimes(tx)
+    transactions: list[tuple[int, int]] = []
+    """(last position, transaction time in µs) of each transaction folded, for `log_as_of`."""
     helped = HelpedRefresh(views, parallel.ViewBuilder(policy)) if helper else None
 
     def write_out() -> None:
         state.flush()  # views still being built are written at a later flush
         views.flush()
-        times.flush()
+        tx.add_transactions(transactions)
+        transactions.clear()
         if also_flush is not None:
             also_flush()
 
-    def write_out_if_large() -> None:
+    def after_transaction(position: int, at: dt.datetime) -> None:
+        transactions.append((position, _microseconds(at)))
         if state.held() > HOLD_AT_MOST:
             write_out()
 
     try:
-        result = fold(
-            state, views, times.noting(events), policy, after_transaction=write_out_if_large, refresh_views=helped
-        )
+        result = fold(state, views, events, policy, after_transaction=after_transaction, refresh_views=helped)
         if helped is not None:
             helped.settle(wait=True)
     finally:
@@ -963,9 +940,18 @@ class Transaction:
         ):
             self.execute(f"DELETE FROM {table}")
 
+    def add_transactions(self, transactions: list[tuple[int, int]]) -> None:
+        """Note folded transactions: (position of the last event, transaction time in µs since
+        1970) each, kept in `chron_transactions` for `log_as_of`."""
+        self.executemany(
+            "INSERT INTO chron_transactions (position, recorded_us) VALUES (?, ?)"
+            " ON CONFLICT (position) DO UPDATE SET recorded_us = excluded.recorded_us",
+            transactions,
+        )
+
     def log_as_of(self, as_of: dt.datetime) -> tuple[int, dt.datetime | None]:
         """The position of the last event recorded by `as_of` and the latest transaction time
-        by then, from the transactions the projection has folded (`TransactionTimes`): what a
+        by then, from the transactions the projection has folded (`add_transactions`): what a
         fold of the log's events recorded by `as_of` ends at, without reading the log."""
         limit = _microseconds(as_of)
         position, latest = self.one(

@@ -89,7 +89,7 @@ def load_timeline(
 ) -> Timeline:
     """The timeline exporters and `chron replay` read, whole. A long-lived caller (the server)
     passes its own caught-up `projection`; otherwise one is opened and closed here."""
-    if filters.incidents and (as_of is not None or known_at is not None or policy != DEFAULT_POLICY):
+    if filters.incidents and not _is_now(as_of, known_at, policy):
         return _named_incidents_folded_alone(archive, filters, as_of, known_at, policy, policy_function, title)
     with _state_at(archive, projection, as_of, known_at, policy, policy_function) as state, collector_paused():
         if filters.incidents:  # read by key, not by scanning every view or source
@@ -132,9 +132,7 @@ def _named_incidents_folded_alone(
         concerned: set[Any] = set()
         for name in filters.incidents:
             canonical = state.canonical(name)
-            claims = state.claims_of(canonical)
-            concerned |= {c.id for c in claims} | {c.source_id for c in claims}
-            concerned |= {incident_id(slug) for slug in (canonical, *state.aliases_of(canonical))}
+            concerned |= _aggregates_of(state, canonical, state.claims_of(canonical))
         upto = state.tx.tracking_position()
         if as_of is None:
             position, last_changed = upto, state.tx.tracking_last_changed()
@@ -216,6 +214,11 @@ def timeline_pages(
             yield Timeline(incidents=(), claims={}, **common)
 
 
+def _is_now(as_of: dt.datetime | None, known_at: dt.date | None, policy: str) -> bool:
+    """Whether a reading is the one the projection keeps: now, under the default policy."""
+    return as_of is None and known_at is None and policy == DEFAULT_POLICY
+
+
 @contextmanager
 def _state_at(
     archive: Any,
@@ -227,7 +230,7 @@ def _state_at(
 ) -> Iterator[TableState]:
     """The folded state a timeline is read from: the materialized view, or for another point
     in time or another policy, the log folded again into a scratch copy of it."""
-    if as_of is None and known_at is None and policy == DEFAULT_POLICY:
+    if _is_now(as_of, known_at, policy):
         with _current_state(archive, projection) as state:
             yield state
         return
@@ -301,14 +304,21 @@ def field_history(
             raise UnknownReference(f"unknown incident '{slug}'")
         if by == "publication":
             return _history_by_publication(state, canonical, claims, field)
-        merged = [canonical, *state.aliases_of(canonical)]
+        concerned = _aggregates_of(state, canonical, claims)
         position = state.tx.tracking_position()
-    concerned = {c.id for c in claims} | {c.source_id for c in claims} | {incident_id(s) for s in merged}
     folded = MemoryState()
     views = _NotingViews(folded, slug, _FieldChanges(field))
     with collector_paused():
         fold(folded, views, archive.read_of(concerned, upto=position))
     return views.changes.entries
+
+
+def _aggregates_of(state: Any, canonical: str, claims: list[Any]) -> set[Any]:
+    """The ids of the aggregates whose events make up the incident `canonical` with `claims`
+    (`claims_of` it): those claims, the sources they cite, and its slug and every slug merged
+    into it. Folding only their events gives the incident's views as the whole log does."""
+    slugs = (canonical, *state.aliases_of(canonical))
+    return {c.id for c in claims} | {c.source_id for c in claims} | {incident_id(slug) for slug in slugs}
 
 
 def _history_by_publication(state: Any, canonical: str, claims: list[Any], field: str | None) -> list[dict[str, Any]]:
