@@ -21,7 +21,7 @@ from chronology.archive import RANKS, RELATIONS, Archive
 from chronology.errors import ChronologyError, FactFileError, UnknownReference, store_unavailable
 from chronology.factfile import fact_file_paths, read_fact_file
 from chronology.plugins import load_plugins
-from chronology.projection import collector_paused
+from chronology.projection import Projection, collector_paused
 from chronology.render import chronology_text, incident_count, incident_text, json_list_pieces, log_text, summary
 from chronology.replay import (
     DEFAULT_POLICY,
@@ -173,8 +173,6 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, as_json: 
     archive = _archive(ctx)
     reports = [archive.ingest(fact_file, dry_run=dry_run) for fact_file in checked]
     if not dry_run:
-        from chronology.projection import Projection
-
         Projection(archive).catch_up().close()
     if as_json:
         _json([vars(r) | {"events_added": r.events_added} for r in reports])
@@ -274,12 +272,31 @@ def _policy(ctx: click.Context, name: str):
 @_policy_option
 @click.option("--json", "as_json", is_flag=True, help="Print the views as JSON.")
 @click.option("--verify", is_flag=True, help="Also fold the log from position 0 and check it matches the stored view.")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="First drop the stored view and derive it again from the whole log (when --verify finds it differs,"
+    " or it is damaged).",
+)
 @click.pass_context
 def replay_command(
-    ctx: click.Context, as_of: str | None, known_at: str | None, policy: str, as_json: bool, verify: bool
+    ctx: click.Context,
+    as_of: str | None,
+    known_at: str | None,
+    policy: str,
+    as_json: bool,
+    verify: bool,
+    rebuild: bool,
 ) -> None:
     """Rebuild the chronology from the log and print it, incidents in date order."""
     archive = _archive(ctx)
+    if rebuild:
+        projection = Projection(archive)
+        try:
+            position = projection.rebuild().position()
+        finally:
+            projection.close()
+        click.echo(f"rebuilt the stored view from the log's {position} events", err=True)
     pages = timeline_pages(
         archive,
         policy=policy,
@@ -299,7 +316,10 @@ def replay_command(
     if verify:
         difference = difference_from_a_full_replay(archive)
         if difference is not None:
-            raise ChronologyError(f"the stored view differs from a full replay of the log: {difference}")
+            raise ChronologyError(
+                f"the stored view differs from a full replay of the log: {difference}."
+                " `chron replay --rebuild` derives it again from the log"
+            )
         click.echo("verified: the stored view is byte-identical to a full replay", err=True)
 
 
@@ -449,7 +469,6 @@ def log_import(ctx: click.Context, path: Path) -> None:
 
     The whole file is checked first; then every event is written in one transaction, so a
     failed or interrupted import leaves the store empty."""
-    from chronology.projection import Projection
     from chronology.transfer import import_log
 
     archive = _archive(ctx)
@@ -631,8 +650,6 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token: str | N
     cannot be reached, requests get 503 with Retry-After.
     """
     import uvicorn
-
-    from chronology.projection import Projection
 
     archive = _archive(ctx)
     Projection(archive).catch_up().close()  # fail now, not at the first request

@@ -57,6 +57,18 @@ class StoreError(ChronologyError):
     """The store cannot be opened or does not hold what was expected."""
 
 
+class DamagedView(StoreError):
+    """A row of the stored view (the `chron_*` tables, derived from the log) cannot be read:
+    names the table and row; `chron replay --rebuild` derives the view from the log again."""
+
+    def __init__(self, table: str, key: str, error: BaseException) -> None:
+        super().__init__(
+            f"the stored view cannot be read: {table} row {key!r} is damaged"
+            f" ({type(error).__name__}: {error}). It is derived from the log, which is not affected:"
+            " run `chron replay --rebuild` to derive it again"
+        )
+
+
 class PluginError(ChronologyError):
     """A plugin failed to load or raised; names the plugin."""
 

@@ -24,14 +24,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import orjson
 
 from chronology import parallel
 from chronology.bestview import UNDATED, IncidentView, content_digest, incident_view
-from chronology.errors import StoreError
+from chronology.errors import DamagedView, StoreError
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
 from chronology.resolution import BUILT_IN_POLICIES, Policy, balanced
@@ -381,6 +381,26 @@ def fold_into_tables(
     return result
 
 
+_UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+"""What decoding a changed or cut row raises (orjson's JSONDecodeError is a ValueError)."""
+Decoded = TypeVar("Decoded")
+
+
+def _read_row(table: str, key: str, decode: Callable[..., Decoded], *args: Any) -> Decoded:
+    """`decode(*args)`: one row of the projection's `table` decoded. A row that cannot be was
+    changed outside Chronology (the log is guarded by its digest chain, the view derived from
+    it is not): `DamagedView` names it and the way back, rather than a traceback from deep in
+    the decoding."""
+    try:
+        return decode(*args)
+    except _UNREADABLE as error:
+        raise DamagedView(table, key, error) from error
+
+
+def _source_from(body: bytes) -> Source:
+    return Source(**untag(orjson.loads(body)))
+
+
 def _dump(record: Any) -> bytes:
     fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
     return orjson.dumps(tag(fields), option=orjson.OPT_SORT_KEYS)
@@ -424,7 +444,9 @@ class TableState:
         if self._stored is not None and slug not in self._stored:
             return {}
         row = self.tx.one("SELECT claims FROM chron_incidents WHERE slug = ?", (slug,))
-        return {c.id.int: c for c in decode_claims(row[0])} if row else {}
+        if row is None:
+            return {}
+        return {c.id.int: c for c in _read_row("chron_incidents", slug, decode_claims, row[0])}
 
     def _incident(self, slug: str) -> dict[int, Claim]:
         """The claims recorded under `slug`, held from now on until `flush()`."""
@@ -441,7 +463,7 @@ class TableState:
         row = self.tx.one("SELECT body FROM chron_sources WHERE id = ?", (str(source_id),))
         if row is None:
             return None
-        source = self._sources[source_id] = Source(**untag(orjson.loads(row[0])))
+        source = self._sources[source_id] = _read_row("chron_sources", str(source_id), _source_from, row[0])
         return source
 
     def put_source(self, source: Source) -> None:
@@ -525,21 +547,22 @@ class TableState:
         one scan. `memo`: where to share id texts (default: this state's own memo)."""
         memo = self._ids if memo is None else memo
         if len(views) > 200 and 4 * len(views) >= self.view_count():
-            return self._claims_in(self.tx.rows("SELECT claims FROM chron_incidents"), views, memo)
+            return self._claims_in(self.tx.rows("SELECT slug, claims FROM chron_incidents"), views, memo)
         return self._claims_by_key(views, memo)
 
     def _claims_by_key(self, views: list[IncidentView], memo: UuidMemo) -> dict[UUID, Claim]:
         slugs = [slug for v in views for slug in (v.slug, *v.aliases)]
-        rows = self.tx.rows_in("SELECT claims FROM chron_incidents WHERE slug IN ({})", slugs)
+        rows = self.tx.rows_in("SELECT slug, claims FROM chron_incidents WHERE slug IN ({})", slugs)
         return self._claims_in(rows, views, memo)
 
     @staticmethod
     def _claims_in(rows: Iterable[Any], views: list[IncidentView], memo: UuidMemo) -> dict[UUID, Claim]:
-        """The claims `views` rest on, among the incidents' claims in `rows`."""
+        """The claims `views` rest on, among the incidents' claims in `rows` (slug, claims)."""
         wanted = {i for v in views for i in v.claims}
         found = {}
-        for (body,) in rows:
-            found.update((c.id, c) for c in decode_claims(body, memo) if c.id in wanted)
+        for slug, body in rows:
+            claims = _read_row("chron_incidents", slug, decode_claims, body, memo)
+            found.update((c.id, c) for c in claims if c.id in wanted)
         return found
 
     def links_of(self, slug: str) -> list[Link]:
@@ -573,7 +596,7 @@ class TableState:
             slug
             for rows in self.view_rows(1000)
             for _key, slug, body, _revision, _changed in rows
-            if keep(orjson.loads(body))
+            if _read_row("chron_views", slug, lambda body: keep(orjson.loads(body)), body)
         ]
         return len(kept), self._pages_of(kept, size)
 
@@ -586,8 +609,8 @@ class TableState:
             rows = self.tx.rows_in("SELECT slug, body, revision, changed_at FROM chron_views WHERE slug IN ({})", part)
             memo = UuidMemo()
             views = [
-                _stored_view(orjson.loads(bytes(body)), revision, changed_at, memo)
-                for _slug, body, revision, changed_at in sorted(rows, key=lambda row: order[row[0]])
+                _read_row("chron_views", slug, _stored_view, body, revision, changed_at, memo)
+                for slug, body, revision, changed_at in sorted(rows, key=lambda row: order[row[0]])
             ]
             yield views, self._claims_by_key(views, memo)
 
@@ -600,10 +623,10 @@ class TableState:
         for rows in self.view_rows(size):
             page_memo = UuidMemo() if memo is None else memo
             views = []
-            for _sort_key, _slug, body, revision, changed_at in rows:
-                content = orjson.loads(body)
-                if keep is None or keep(content):
-                    views.append(_stored_view(content, revision, changed_at, page_memo))
+            for _sort_key, slug, body, revision, changed_at in rows:
+                view = _read_row("chron_views", slug, _stored_view, body, revision, changed_at, page_memo, keep)
+                if view is not None:
+                    views.append(view)
             if views:
                 yield views, page_memo
 
@@ -622,8 +645,11 @@ class TableState:
         begun (None, None: none is dated), from the views' sort keys rather than their bodies."""
         count = self.view_count()
         first, last = self.tx.one("SELECT min(sort_key), max(sort_key) FROM chron_views WHERE sort_key < ?", (UNDATED,))
-        sorted_last = self.tx.rows("SELECT body FROM chron_views WHERE sort_key = ?", (UNDATED,))
-        if any(orjson.loads(body)["date"] for (body,) in sorted_last):  # dated UNDATED itself
+        sorted_last = self.tx.rows("SELECT slug, body FROM chron_views WHERE sort_key = ?", (UNDATED,))
+        dated = (
+            _read_row("chron_views", slug, lambda body: orjson.loads(body)["date"], body) for slug, body in sorted_last
+        )
+        if any(dated):  # dated UNDATED itself
             first, last = first or UNDATED, UNDATED
         return count, first, last
 
@@ -638,19 +664,30 @@ class TableState:
         return sorted(found.values(), key=lambda v: v.sort_key)
 
     def view(self, slug: str) -> IncidentView | None:
-        row = self.tx.view_row(self.canonical(slug))
+        canonical = self.canonical(slug)
+        row = self.tx.view_row(canonical)
         if row is None:
             return None
         body, revision, changed_at = row
-        return _stored_view(orjson.loads(body), revision, changed_at, self._ids)
+        return _read_row("chron_views", canonical, _stored_view, body, revision, changed_at, self._ids)
 
     @property
     def sources(self) -> dict[UUID, Source]:
-        rows = self.tx.rows("SELECT body FROM chron_sources")
-        return {s.id: s for s in (Source(**untag(orjson.loads(r[0]))) for r in rows)}
+        rows = self.tx.rows("SELECT id, body FROM chron_sources")
+        return {s.id: s for s in (_read_row("chron_sources", key, _source_from, body) for key, body in rows)}
 
 
-def _stored_view(content: dict[str, Any], revision: int, changed_at: str | None, memo: UuidMemo) -> IncidentView:
+def _stored_view(
+    body: bytes,
+    revision: int,
+    changed_at: str | None,
+    memo: UuidMemo,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> IncidentView | None:
+    """A view as `chron_views` stores it, or None if `keep` does not accept its content."""
+    content = orjson.loads(body)
+    if keep is not None and not keep(content):
+        return None
     content["revision"], content["changed_at"] = revision, changed_at
     return IncidentView.from_dict(content, memo)
 
@@ -675,7 +712,8 @@ class TableViews:
         row = self.tx.one("SELECT digest, revision, changed_at FROM chron_views WHERE slug = ?", (slug,))
         if row is None:
             return None
-        return row[0], row[1], dt.datetime.fromisoformat(row[2]) if row[2] else None
+        changed_at = _read_row("chron_views", slug, dt.datetime.fromisoformat, row[2]) if row[2] else None
+        return row[0], row[1], changed_at
 
     def put(self, view: IncidentView, digest: str, body: bytes) -> None:
         self.put_row(view.slug, view.sort_key[0], digest, view.revision, view.changed_at, body)
@@ -968,11 +1006,14 @@ class Transaction:
             " ORDER BY sort_key, slug LIMIT ?",
             (*(after or ()), size),
         )
-        return [(key, slug, bytes(body), revision, changed_at) for key, slug, body, revision, changed_at in rows]
+        return [
+            (key, slug, _read_row("chron_views", slug, bytes, body), revision, changed_at)
+            for key, slug, body, revision, changed_at in rows
+        ]
 
     def view_row(self, slug: str) -> tuple[bytes, int, str | None] | None:
         row = self.one("SELECT body, revision, changed_at FROM chron_views WHERE slug = ?", (slug,))
-        return (bytes(row[0]), row[1], row[2]) if row else None
+        return (_read_row("chron_views", slug, bytes, row[0]), row[1], row[2]) if row else None
 
     def has_claims_about(self, slug: str) -> bool:
         return self.one("SELECT 1 FROM chron_incidents WHERE slug = ?", (slug,)) is not None

@@ -31,7 +31,14 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from chronology.archive import Archive, is_postgres_store, store_location
-from chronology.errors import ChronologyError, PluginError, StoreError, UnknownReference, store_unavailable
+from chronology.errors import (
+    ChronologyError,
+    DamagedView,
+    PluginError,
+    StoreError,
+    UnknownReference,
+    store_unavailable,
+)
 from chronology.plugins import Plugins, load_plugins
 from chronology.projection import Projection, collector_paused
 from chronology.replay import DEFAULT_POLICY, Filters, current_view, timeline_pages
@@ -159,6 +166,9 @@ class FeedApp:
                 return self._route(path, query, request_headers)
             except HTTPError:
                 raise
+            except DamagedView as error:  # no request or reconnection mends it: the operator can
+                log.error("%s", error)
+                raise HTTPError(500, "internal error: the stored view is damaged (see the server's log)") from None
             except Exception as error:
                 if not (store_unavailable(error) or self._postgres and isinstance(error, StoreError)):
                     raise
@@ -247,6 +257,8 @@ class FeedApp:
                     body = b"".join(self.plugins.export_pages(exporter.name, pages, options))
             except PluginError as error:  # the exporter itself failed: not the client's fault
                 raise HTTPError(502, str(error)) from None
+            except DamagedView:
+                raise
             except ChronologyError as error:
                 raise HTTPError(400, str(error)) from None
             log.info(

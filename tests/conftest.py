@@ -105,3 +105,21 @@ def needs_seeds():
         not SEEDS.is_dir(),
         reason="the seed documents live in ../shared/seeds, which a user's clone does not have",
     )
+
+
+def tamper(store: str, sql: str, params: tuple) -> None:
+    """Change one row of the stored view by `sql` (`{bytes}` in it: the bytes of a text
+    parameter), as an edit of the database outside Chronology would."""
+    from chronology.archive import Archive
+    from chronology.projection import Database
+
+    db = Database.for_archive(Archive(store))
+    with db.transaction() as tx:
+        as_bytes = "convert_to(?, 'UTF8')" if db.is_postgres else "CAST(? AS BLOB)"
+        assert tx.execute(sql.format(bytes=as_bytes), params).rowcount == 1
+    db.close()
+
+
+def overwrite_stored(store: str, table: str, column: str, key_column: str, key: str, text: str) -> None:
+    """Overwrite one column of one row of the stored view with the bytes of `text`."""
+    tamper(store, f"UPDATE {table} SET {column} = {{bytes}} WHERE {key_column} = ?", (text, key))

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.conftest import overwrite_stored, tamper
+
 TAJI = "2020-03-11-camp-taji-rocket-attack"
 
 
@@ -160,3 +162,50 @@ def test_replay_verify_names_the_first_incident_whose_stored_view_differs(bundle
     result = bundled("replay", "--verify", expect=1)
     assert f"the stored view differs from a full replay of the log: incident '{TAJI}'" in result.stderr
     assert said in result.stderr
+
+
+def test_replay_rebuild_derives_a_tampered_view_again_from_the_log(bundled):
+    printed = bundled("replay").stdout
+    tamper(bundled.store, "UPDATE chron_views SET revision = revision + 1 WHERE slug = ?", (TAJI,))
+    assert "its revision differs" in bundled("replay", "--verify", expect=1).stderr
+    result = bundled("replay", "--rebuild", "--verify")
+    assert "rebuilt the stored view from the log's" in result.stderr
+    assert "byte-identical" in result.stderr
+    assert result.stdout == printed
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "key_column", "text"),
+    [
+        ("chron_views", "body", "slug", "not json"),
+        ("chron_views", "body", "slug", "{}"),
+        ("chron_incidents", "claims", "slug", "[[1, 2]]"),
+    ],
+)
+def test_a_damaged_stored_view_is_one_clear_error_naming_its_row_and_the_way_back(
+    bundled, table, column, key_column, text
+):
+    printed = bundled("replay").stdout
+    overwrite_stored(bundled.store, table, column, key_column, TAJI, text)
+    for command in (("replay",), ("show", TAJI), ("export", "csv")):
+        result = bundled(*command, expect=1)
+        assert f"the stored view cannot be read: {table} row '{TAJI}' is damaged" in result.stderr
+        assert "run `chron replay --rebuild`" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert bundled("replay", "--rebuild").stdout == printed
+    bundled("show", TAJI)
+
+
+def test_a_damaged_stored_source_is_one_clear_error_naming_it(bundled):
+    from chronology.archive import Archive
+    from chronology.projection import Database
+
+    db = Database.for_archive(Archive(bundled.store))
+    with db.transaction() as tx:
+        source_id = tx.one("SELECT id FROM chron_sources ORDER BY id")[0]
+    db.close()
+    overwrite_stored(bundled.store, "chron_sources", "body", "id", source_id, '{"id": 1}')
+    result = bundled("replay", expect=1)
+    assert f"the stored view cannot be read: chron_sources row '{source_id}' is damaged" in result.stderr
+    assert "Traceback" not in result.stderr
+    bundled("replay", "--rebuild")

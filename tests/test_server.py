@@ -20,7 +20,7 @@ from chronology.hookspecs import hookimpl
 from chronology.plugins import load_plugins
 from chronology.server import FeedApp, HTTPError
 from chronology.timeline import Exporter
-from tests.conftest import EVENTS, ROOT
+from tests.conftest import EVENTS, ROOT, overwrite_stored
 from tests.test_exporters import vevents
 
 TAJI = "2020-03-11-camp-taji-rocket-attack"
@@ -213,6 +213,22 @@ def test_a_failed_render_fails_every_request_waiting_for_it_and_the_next_request
     assert flaky.renders == 1
     status, _headers, body = app.handle("/feeds/flaky", b"", {}, {})
     assert (status, body, flaky.renders) == (200, b"fine\n", 2)
+
+
+def test_a_damaged_stored_view_is_a_500_for_the_client_and_a_clear_line_for_the_operator(served):
+    base, store, log_path = served
+    overwrite_stored(store, "chron_views", "body", "slug", TAJI, "{}")
+    response = httpx.get(base + f"/feeds/ical.ics?incident={TAJI}")
+    assert response.status_code == 500
+    assert response.text == "internal error: the stored view is damaged (see the server's log)\n"
+    logged = log_path.read_text()
+    assert f"the stored view cannot be read: chron_views row '{TAJI}' is damaged" in logged
+    assert "run `chron replay --rebuild`" in logged and "Traceback" not in logged
+
+    chron_process(store, "replay", "--rebuild")
+    mended = httpx.get(base + f"/feeds/ical.ics?incident={TAJI}")
+    assert mended.status_code == 200
+    assert [e["SUMMARY"] for e in vevents(mended.content)] == ["Rocket attack on Camp Taji"]
 
 
 def test_filters_return_only_matching_incidents(served):
