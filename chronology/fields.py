@@ -42,8 +42,12 @@ class FieldProblem(ValueError):
         self.found = found
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FieldType:
+    """A kind of field. There is one of each (the constants below), compared by identity:
+    resolution tests a field's kind several times for every field of every incident, and the
+    equality and hash a dataclass would write are Python calls each time."""
+
     name: str
     numeric: bool = False
 
