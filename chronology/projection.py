@@ -387,10 +387,10 @@ Decoded = TypeVar("Decoded")
 
 
 def _read_row(table: str, key: str, decode: Callable[..., Decoded], *args: Any) -> Decoded:
-    """`decode(*args)`: one row of the projection's `table` decoded. A row that cannot be was
-    changed outside Chronology (the log is guarded by its digest chain, the view derived from
-    it is not): `DamagedView` names it and the way back, rather than a traceback from deep in
-    the decoding."""
+    """`decode(*args)`: one row of the projection's `table`, decoded. A row that does not
+    decode was changed outside Chronology (the log is guarded by its digest chain, the view
+    derived from it is not): `DamagedView` names it and the way back, rather than a traceback
+    from deep in the decoding."""
     try:
         return decode(*args)
     except _UNREADABLE as error:
