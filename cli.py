@@ -296,7 +296,7 @@ def replay_command(
             position = projection.rebuild().position()
         finally:
             projection.close()
-        click.echo(f"rebuilt the stored view from the log's {position} events", err=True)
+        click.echo(f"rebuilt the stored view from the log, up to position {position}", err=True)
     pages = timeline_pages(
         archive,
         policy=policy,

@@ -166,7 +166,7 @@ class FeedApp:
                 return self._route(path, query, request_headers)
             except HTTPError:
                 raise
-            except DamagedView as error:  # no request or reconnection mends it: the operator can
+            except DamagedView as error:  # no retry or reconnection mends it; `chron replay --rebuild` does
                 log.error("%s", error)
                 raise HTTPError(500, "internal error: the stored view is damaged (see the server's log)") from None
             except Exception as error:
@@ -257,7 +257,7 @@ class FeedApp:
                     body = b"".join(self.plugins.export_pages(exporter.name, pages, options))
             except PluginError as error:  # the exporter itself failed: not the client's fault
                 raise HTTPError(502, str(error)) from None
-            except DamagedView:
+            except StoreError:  # the store's fault, not the request's: `handle` answers it
                 raise
             except ChronologyError as error:
                 raise HTTPError(400, str(error)) from None
