@@ -7,8 +7,8 @@ the views of the incidents it touched, counting a revision when a view's content
 `Projection` keeps that result in tables next to the log (same SQLite file or PostgreSQL
 database) with its tracking position, updated in the same database transaction, so a catch-up
 after one new claim reads one transaction's events and recomputes one incident.
-`scratch_replay` folds the whole log again into a temporary copy of those tables, for another
-point in time (`--as-of`, `--known-at`) or another policy, and for `chron replay --verify`.
+`chronology.scratch` writes folds for another point in time or another policy into a temporary
+copy of those tables.
 `MemoryState` and `MemoryViews` hold a fold in memory instead, for a fold of a few events (an
 incident's history).
 """
@@ -19,7 +19,6 @@ import dataclasses
 import datetime as dt
 import gc
 import sqlite3
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -31,10 +30,11 @@ import orjson
 
 from chronology import parallel
 from chronology.bestview import UNDATED, IncidentView, content_digest, incident_view
-from chronology.errors import DamagedView, StoreError
+from chronology.domain import incident_id
+from chronology.errors import DamagedView
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
-from chronology.resolution import BUILT_IN_POLICIES, Policy, balanced
+from chronology.resolution import Policy, balanced
 from chronology.state import apply_event, follow_aliases, has_link
 from chronology.transcoder import UuidMemo, tag, untag
 
@@ -125,6 +125,14 @@ def current_claims(state: Any, slug: str) -> list[Claim]:
 def cited_sources(state: Any, claims: Iterable[Claim]) -> dict[UUID, Source]:
     """The sources `claims` cite, as the folded state knows them."""
     return {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
+
+
+def aggregates_of(state: Any, canonical: str, claims: list[Claim]) -> set[UUID]:
+    """The ids of the aggregates whose events make up the incident `canonical` with `claims`
+    (`claims_of` it): those claims, the sources they cite, and its slug and every slug merged
+    into it. Folding only their events gives the incident's views as the whole log does."""
+    slugs = (canonical, *state.aliases_of(canonical))
+    return {c.id for c in claims} | {c.source_id for c in claims} | {incident_id(slug) for slug in slugs}
 
 
 def build_view(
@@ -237,80 +245,6 @@ class Projection:
 
 
 @contextmanager
-def scratch_replay(
-    archive: Any,
-    *,
-    as_of: dt.datetime | None = None,
-    known_at: dt.date | None = None,
-    policy: Policy = balanced,
-) -> Iterator[TableState]:
-    """The whole log folded again as the materialized projection is written, into a scratch
-    copy of its tables (a temporary SQLite file in `$TMPDIR` or the system's temporary folder,
-    deleted after): what the archive knew at `as_of`, what the public record said on
-    `known_at`, under `policy`. It takes the memory of a rebuild rather than of the whole
-    archive's claims, and is read a page at a time as the current view is (the state yielded
-    is its one read transaction)."""
-    with tempfile.TemporaryDirectory(prefix="chron-replay-") as folder:
-        db = Database.scratch(Path(folder) / "replay.db")
-        try:
-            try:
-                db.create_tables()
-                with db.transaction() as tx, collector_paused():
-                    events = archive.read()
-                    if as_of is not None:
-                        events = (e for e in events if e.recorded_at <= as_of)
-                    helper = (
-                        parallel.enabled()
-                        and policy in BUILT_IN_POLICIES.values()  # the helper imports it by name
-                        and archive.max_position() >= PARALLEL_FROM
-                    )
-                    result = fold_into_tables(tx, archive, events, empty=True, policy=policy, helper=helper)
-                    if known_at is not None:
-                        _keep_what_was_public(TableState(tx), TableViews(tx), known_at, policy)
-                    tx.set_tracking_position(result.last_position, result.last_changed)
-            except sqlite3.OperationalError as error:
-                if "full" not in str(error):
-                    raise
-                raise StoreError(
-                    f"no room to fold the log again in {folder} ({error}): it needs about as much as"
-                    " the store's own views; set TMPDIR to a folder with more room"
-                ) from None
-            with db.transaction(write=False) as tx:
-                yield TableState(tx)
-        finally:
-            db.close()
-
-
-def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.date, policy: Policy) -> None:
-    """Replace each view by `view_known_at`'s, a few hundred at a time in order of slug, or
-    drop it; its revision and change date stay those of the archive's view."""
-    after = ""
-    while rows := state.tx.rows(
-        "SELECT slug, body, revision, changed_at FROM chron_views WHERE slug > ? ORDER BY slug LIMIT 500", (after,)
-    ):
-        for slug, body, revision, changed_at in rows:
-            filtered = view_known_at(state, slug, orjson.loads(body)["retracted"], policy, known_at)
-            if filtered is None:
-                views.drop(slug)
-                continue
-            body = filtered.content_json()
-            at = dt.datetime.fromisoformat(changed_at) if changed_at else None
-            views.put_row(slug, filtered.sort_key[0], content_digest(body), revision, at, body)
-        views.flush()  # rows after the last slug read are untouched: the next page is sound
-        after = rows[-1][0]
-
-
-def view_known_at(state: Any, slug: str, retracted: bool, policy: Policy, known_at: dt.date) -> IncidentView | None:
-    """The view of incident `slug` (`retracted`: whether its whole view is) from only the
-    claims public on `known_at`: None when there were none, or when all of those have since
-    been retracted but the incident as a whole has not been."""
-    filtered = build_view(state, slug, state.claims_of(slug), policy, known_at)
-    if not filtered.claims or filtered.retracted and not retracted:
-        return None
-    return filtered
-
-
-@contextmanager
 def collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector during a fold, or while a large timeline is read out or
     rendered. These allocate millions of objects, none of them in cycles; the collector would
@@ -328,11 +262,11 @@ def collector_paused() -> Iterator[None]:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _microseconds(moment: dt.datetime) -> int:
+def microseconds(moment: dt.datetime) -> int:
     return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-def _from_microseconds(count: int) -> dt.datetime:
+def _frommicroseconds(count: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=count)
 
 
@@ -366,7 +300,7 @@ def fold_into_tables(
             also_flush()
 
     def after_transaction(position: int, at: dt.datetime) -> None:
-        transactions.append((position, _microseconds(at)))
+        transactions.append((position, microseconds(at)))
         if state.held() > HOLD_AT_MOST:
             write_out()
 
@@ -929,6 +863,9 @@ class Transaction:
             sql = sql.replace("?", self.db.placeholder)
         self.cursor.executemany(sql, rows)
 
+    def insert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows)
+
     def upsert(self, table: str, columns: tuple[str, ...], values: tuple[Any, ...]) -> None:
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         self.execute(
@@ -991,11 +928,29 @@ class Transaction:
         """The position of the last event recorded by `as_of` and the latest transaction time
         by then, from the transactions the projection has folded (`add_transactions`): what a
         fold of the log's events recorded by `as_of` ends at, without reading the log."""
-        limit = _microseconds(as_of)
+        limit = microseconds(as_of)
         position, latest = self.one(
             "SELECT max(position), max(recorded_us) FROM chron_transactions WHERE recorded_us <= ?", (limit,)
         )
-        return position or 0, _from_microseconds(latest) if latest is not None else None
+        return position or 0, _frommicroseconds(latest) if latest is not None else None
+
+    def positions_recorded_after(self, moment: dt.datetime) -> list[tuple[int, int]]:
+        """The stretches of the log recorded after `moment`, as (after, last) positions (the
+        events after `after` up to `last`), in log order, from the transactions the projection
+        has folded. With writers' clocks that disagree there may be several."""
+        rows = self.rows(
+            "SELECT previous, position FROM (SELECT position, recorded_us,"
+            " lag(position, 1, 0) OVER (ORDER BY position) AS previous FROM chron_transactions) AS folded"
+            " WHERE recorded_us > ? ORDER BY position",
+            (microseconds(moment),),
+        )
+        stretches: list[tuple[int, int]] = []
+        for after, last in rows:
+            if stretches and stretches[-1][1] == after:
+                stretches[-1] = (stretches[-1][0], last)
+            else:
+                stretches.append((after, last))
+        return stretches
 
     def view_page(self, after: tuple[str, str] | None, size: int) -> list[tuple[str, str, bytes, int, str | None]]:
         """(sort key, slug, body, revision, changed_at) of up to `size` views, in chronological

@@ -2,7 +2,7 @@
 
 `load_timeline` and `timeline_pages` serve the current view from the materialized projection,
 and for another point in time or another policy fold the log again into a scratch copy of it
-(`chronology.projection.scratch_replay`), read the same way. `field_history` shows how a
+(`chronology.scratch.scratch_replay`), read the same way. `field_history` shows how a
 field's best value changed as claims came in, by record time or by publication time.
 """
 
@@ -18,20 +18,19 @@ from types import MappingProxyType
 from typing import Any
 
 from chronology.bestview import IncidentView
-from chronology.domain import incident_id
 from chronology.errors import ChronologyError, UnknownReference
 from chronology.fields import field_type
 from chronology.projection import (
     MemoryViews,
     Projection,
     TableState,
+    aggregates_of,
     build_view,
     collector_paused,
     fold,
-    scratch_replay,
-    view_known_at,
 )
 from chronology.resolution import BUILT_IN_POLICIES
+from chronology.scratch import scratch_replay, view_known_at
 from chronology.state import MemoryState
 from chronology.timeline import Timeline
 
@@ -132,7 +131,7 @@ def _named_incidents_folded_alone(
         concerned: set[Any] = set()
         for name in filters.incidents:
             canonical = state.canonical(name)
-            concerned |= _aggregates_of(state, canonical, state.claims_of(canonical))
+            concerned |= aggregates_of(state, canonical, state.claims_of(canonical))
         upto = state.tx.tracking_position()
         if as_of is None:
             position, last_changed = upto, state.tx.tracking_last_changed()
@@ -304,21 +303,13 @@ def field_history(
             raise UnknownReference(f"unknown incident '{slug}'")
         if by == "publication":
             return _history_by_publication(state, canonical, claims, field)
-        concerned = _aggregates_of(state, canonical, claims)
+        concerned = aggregates_of(state, canonical, claims)
         position = state.tx.tracking_position()
     folded = MemoryState()
     views = _NotingViews(folded, slug, _FieldChanges(field))
     with collector_paused():
         fold(folded, views, archive.read_of(concerned, upto=position))
     return views.changes.entries
-
-
-def _aggregates_of(state: Any, canonical: str, claims: list[Any]) -> set[Any]:
-    """The ids of the aggregates whose events make up the incident `canonical` with `claims`
-    (`claims_of` it): those claims, the sources they cite, and its slug and every slug merged
-    into it. Folding only their events gives the incident's views as the whole log does."""
-    slugs = (canonical, *state.aliases_of(canonical))
-    return {c.id for c in claims} | {c.source_id for c in claims} | {incident_id(slug) for slug in slugs}
 
 
 def _history_by_publication(state: Any, canonical: str, claims: list[Any], field: str | None) -> list[dict[str, Any]]:

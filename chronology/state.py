@@ -154,6 +154,10 @@ class MemoryState:
         names = [slug, *self.aliases_of(slug)]
         return [self.claims[i] for name in names for i in self._by_incident.get(name, ())]
 
+    def claims_recorded_under(self, slug: str) -> list[Claim]:
+        """The claims recorded under `slug` itself (not under slugs merged into it)."""
+        return [self.claims[i] for i in self._by_incident.get(slug, ())]
+
     def links_of(self, slug: str) -> list[Link]:
         return [
             Link(slug, link.relation, self.canonical(link.other), link.position)

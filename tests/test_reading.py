@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import multiprocessing
 
 import icalendar
 import orjson
 import pytest
 
+from chronology import scratch
 from chronology.archive import Archive
 from chronology.bestview import IncidentView
 from chronology.errors import StoreError
@@ -20,6 +22,7 @@ from chronology.projection import MemoryViews, Projection, build_view, fold
 from chronology.render import chronology_text, incident_count, log_text
 from chronology.replay import Filters, field_history, load_timeline, timeline_pages
 from chronology.resolution import BUILT_IN_POLICIES, balanced
+from chronology.scratch import scratch_replay
 from chronology.state import MemoryState
 from tests.conftest import EVENTS
 
@@ -446,3 +449,121 @@ def test_an_incident_at_another_time_or_under_another_policy_is_folded_from_its_
             }
             assert dict(timeline.sources) == {i: state.get_source(i) for v in wanted for i in v.sources}
             assert (timeline.position, timeline.last_changed) == (state.position, state.last_changed), reading
+
+
+# --- as of a recent time: the stored view, and only the incidents touched since folded again ----
+
+SCRATCH_TABLES = {
+    "chron_views": "slug",
+    "chron_incidents": "slug",
+    "chron_citations": "source_id, incident",
+    "chron_aliases": "old",
+    "chron_links": "incident, relation, other",
+    "chron_sources": "id",
+    "chron_transactions": "position",
+    "chron_tracking": "name",
+}
+
+
+def scratch_rows(archive, **reading):
+    """Every row of every table of the scratch projection that a reading writes."""
+    with scratch_replay(archive, **reading) as state:
+        return {
+            table: [tuple(row) for row in state.tx.rows(f"SELECT * FROM {table} ORDER BY {key}")]
+            for table, key in SCRATCH_TABLES.items()
+        }
+
+
+def whole_log_folds(monkeypatch):
+    """A list that grows by one each time a scratch projection folds the whole log."""
+    calls = []
+    fold_whole_log = scratch._fold_whole_log
+    monkeypatch.setattr(scratch, "_fold_whole_log", lambda *a: calls.append(a) or fold_whole_log(*a))
+    return calls
+
+
+def assert_as_of_from_the_stored_view_is_the_whole_fold(archive, monkeypatch):
+    folds = whole_log_folds(monkeypatch)
+    for as_of in transaction_times(archive):
+        for known_at in (None, dt.date(2020, 3, 14)):
+            monkeypatch.setattr(scratch, "FOLD_AGAIN_AT_MOST", -1.0)  # never
+            whole = scratch_rows(archive, as_of=as_of, known_at=known_at)
+            assert len(folds) == 1
+            monkeypatch.setattr(scratch, "FOLD_AGAIN_AT_MOST", 1.0)
+            assert scratch_rows(archive, as_of=as_of, known_at=known_at) == whole, (as_of, known_at)
+            assert len(folds) == 1  # the stored view was the start
+            folds.clear()
+
+
+@pytest.fixture
+def amended_and_grown(corrected, bundled, tmp_path):
+    """`corrected`, then a source amended and a new report about an incident already known."""
+    corrected.amend("consultancy-2020-03-12-al-taji-strike-brief", {"publisher": "Reuters"}, "same newsroom")
+    (tmp_path / "late.toml").write_text(
+        '[source]\nid = "wire-late"\npublisher = "Late Wire"\ntitle = "Follow-up"\npublished = 2020-03-20\n\n'
+        f'[[claim]]\nincident = "{TAJI}"\nfield = "killed"\nvalue = 4\nevidence = "four were killed"\n'
+    )
+    bundled("ingest", tmp_path / "late.toml")
+    return Archive(bundled.store)
+
+
+def test_as_of_from_the_stored_view_writes_what_folding_the_whole_log_writes(amended_and_grown, monkeypatch):
+    """At every transaction time, with and without --known-at: the same rows in every table
+    (views with their revisions and dates, claims, citations, merges, links, sources as they
+    stood, transactions, position)."""
+    assert_as_of_from_the_stored_view_is_the_whole_fold(amended_and_grown, monkeypatch)
+
+
+def test_as_of_from_the_stored_view_holds_when_writers_clocks_disagree(
+    amended_and_grown, tmp_path, request, monkeypatch
+):
+    """The log moved to a store whose transactions carry their times out of order (as from
+    writers whose clocks disagree): a later position may have an earlier time, so what was
+    recorded after a time is not the end of the log."""
+    from uuid import UUID
+
+    from click.testing import CliRunner
+
+    from chronology.integrity import GENESIS, next_link
+    from cli import cli
+    from tests.test_integrity_and_transfer import other_store
+
+    export, shuffled = tmp_path / "log.jsonl", tmp_path / "shuffled.jsonl"
+
+    def run(store, *args):
+        result = CliRunner().invoke(cli, ["--store", store, *map(str, args)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result
+
+    run(amended_and_grown.store, "log", "export", "-o", export)
+    lines = export.read_text().splitlines()
+    records = [orjson.loads(line) for line in lines[1:-1]]
+    times = sorted({orjson.loads(r["state"])["timestamp"]["_data_"] for r in records})
+    # Each pair of transactions in turn trades times: the second of a pair is the earlier.
+    swapped = {times[i]: times[i ^ 1] if (i ^ 1) < len(times) else times[i] for i in range(len(times))}
+    link = GENESIS
+    for index, record in enumerate(records, 1):
+        old = orjson.loads(record["state"])["timestamp"]["_data_"]
+        record["state"] = record["state"].replace(old, swapped[old])
+        link = next_link(
+            link, UUID(record["originator_id"]), record["originator_version"], record["topic"], record["state"].encode()
+        )
+        record["index"], record["link"] = index, link
+    end = {"end": {"events": len(records), "link": link}}
+    shuffled.write_bytes(b"\n".join([lines[0].encode(), *map(orjson.dumps, records), orjson.dumps(end)]) + b"\n")
+    moved = other_store(amended_and_grown.store, tmp_path, request)
+    run(moved, "log", "import", shuffled)
+    archive = Archive(moved)
+    recorded = [e.recorded_at for e in archive.read()]
+    assert any(later < earlier for earlier, later in itertools.pairwise(recorded))
+    assert_as_of_from_the_stored_view_is_the_whole_fold(archive, monkeypatch)
+
+
+def test_as_of_long_ago_folds_the_whole_log_again(amended_and_grown, monkeypatch):
+    """When much of the log came after the time asked for, folding it all costs no more."""
+    folds = whole_log_folds(monkeypatch)
+    times = transaction_times(amended_and_grown)
+    load_timeline(amended_and_grown, as_of=times[-2])
+    assert folds == []
+    load_timeline(amended_and_grown, as_of=times[0])
+    assert len(folds) == 1
