@@ -1,9 +1,10 @@
 """The performance benchmark: ingest, analysts' retractions, full replay, incremental catch-up,
 export and peak memory, each printed as a rate and, for ingest and replay, as a ratio to a
 baseline measured in the same run on the same rows; then reading: one incident (`chron show`),
-and `chron replay` printing the whole chronology, `chron export ical` and `chron replay --policy
-conservative` (another policy: the log folded again) (seconds and peak memory, each in its own
-process).
+and `chron replay` printing the whole chronology, `chron export ical`, `chron replay --as-of`
+the time before the catch-up claims (from the stored view, the incidents touched since folded
+again) and `chron replay --policy conservative` (another policy: the whole log folded again)
+(seconds and peak memory, each in its own process).
 
 Baselines (no Chronology code on the hot path):
   - insert: the same stored rows (id, version, topic, state bytes) inserted into an empty table
@@ -19,6 +20,7 @@ Not part of the test suite: numbers, not pass/fail.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
 import json
 import os
@@ -283,6 +285,7 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         # comes straight after the rebuild and the baseline read (caches cold for the
         # projection's tables), the others as an ingester's would.
         catch_ups, shows, recomputed = [], [], []
+        before_catch_ups = dt.datetime.now(dt.UTC)
         for round_number in range(CATCH_UP_ROUNDS):
             slug = f"synthetic-{(round_number * incidents // CATCH_UP_ROUNDS):07d}"
             extra = folder / f"extra-{uuid.uuid4().hex[:6]}.jsonl"
@@ -319,6 +322,10 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         result["peak_memory_full_replay_mb"], result["peak_memory_helper_mb"] = peak_memory_of_full_replay(store)
         result["print_s"], result["print_peak_mb"] = running_chron(store, "replay")
         result["export_ical_s"], result["export_ical_peak_mb"] = running_chron(store, "export", "ical")
+        # As of the time before the catch-up claims: the stored view, those incidents folded again.
+        result["as_of_s"], result["as_of_peak_mb"] = running_chron(
+            store, "replay", "--as-of", before_catch_ups.isoformat()
+        )
         # Another policy: the whole log folded again into a scratch projection, then printed.
         result["policy_s"], result["policy_peak_mb"] = running_chron(store, "replay", "--policy", "conservative")
     finally:
@@ -351,7 +358,7 @@ def main() -> None:
         f" {'x read':>8}"
         f" {'catch-up ms':>14} {'timeline s':>11} {'ical s':>7} {'jsonld s':>9} {'csv s':>6} {'peak MB':>8}"
         f" {'helper MB':>10} {'show ms':>14} {'print s':>8} {'print MB':>9} {'ical MB':>8}"
-        f" {'policy s':>9} {'policy MB':>10}"
+        f" {'as-of s':>8} {'as-of MB':>9} {'policy s':>9} {'policy MB':>10}"
     )
     for r in results:
         print(
@@ -363,7 +370,7 @@ def main() -> None:
             f" {r['export_s']['csv']['seconds']:>6.2f} {r['peak_memory_full_replay_mb']:>8.0f}"
             f" {r['peak_memory_helper_mb']:>10.0f} {_first_median(r['show_one_ms']):>14} {r['print_s']:>8.2f}"
             f" {r['print_peak_mb']:>9.0f} {r['export_ical_peak_mb']:>8.0f}"
-            f" {r['policy_s']:>9.2f} {r['policy_peak_mb']:>10.0f}"
+            f" {r['as_of_s']:>8.2f} {r['as_of_peak_mb']:>9.0f} {r['policy_s']:>9.2f} {r['policy_peak_mb']:>10.0f}"
         )
     print(
         "\nbaselines (rows/s): "
