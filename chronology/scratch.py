@@ -2,10 +2,11 @@
 
 `scratch_replay` writes such a fold into a scratch copy of the projection's tables (a
 temporary SQLite file), read back the way the current view is read. It folds the whole log,
-as a rebuild does, except for the commonest reading: `--as-of` a recent time under the
-projection's own policy. Then most incidents look exactly as the stored view has them, and
-only the incidents the log has touched since that time are folded again, from their own
-events (`_fill_from_stored_view`).
+as a rebuild does, except for the commonest readings under the projection's own policy:
+`--known-at` a day, which starts from the stored view as it is, and `--as-of` a recent time.
+Then most incidents look exactly as the stored view has them, and only the incidents the log
+has touched since that time are folded again, from their own events
+(`_fill_from_stored_view`).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def scratch_replay(
                 db.create_tables()
                 with db.transaction() as tx, collector_paused():
                     result = None
-                    if as_of is not None and policy is balanced:
+                    if policy is balanced and (as_of is not None or known_at is not None):
                         result = _fill_from_stored_view(tx, archive, as_of)
                     if result is None:
                         result = _fold_whole_log(tx, archive, as_of, policy)
@@ -134,11 +135,11 @@ def view_known_at(state: Any, slug: str, retracted: bool, policy: Policy, known_
 # --- as of a recent time: the stored view, and the incidents touched since folded again ------
 
 
-def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime) -> FoldResult | None:
-    """Fill the empty scratch tables of `tx` with what the archive knew at `as_of`, as a fold
-    of the events recorded by then writes them, starting from the stored (current) view; or
-    write nothing and return None when too much has been recorded since (see
-    `FOLD_AGAIN_AT_MOST`).
+def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime | None) -> FoldResult | None:
+    """Fill the empty scratch tables of `tx` with what the archive knew at `as_of` (None:
+    now), as a fold of the events recorded by then writes them, starting from the stored
+    (current) view; or write nothing and return None when too much has been recorded since
+    (see `FOLD_AGAIN_AT_MOST`).
 
     An incident's view, its revision and date of change come only from the events of its
     claims, of the sources they cite and of its slugs (`aggregates_of`). Where none of those
@@ -152,7 +153,7 @@ def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime) ->
     try:
         with projection.state() as stored:
             upto = stored.tx.tracking_position()
-            late = stored.tx.positions_recorded_after(as_of)
+            late = stored.tx.positions_recorded_after(as_of) if as_of is not None else []
             if sum(last - after for after, last in late) > FOLD_AGAIN_AT_MOST * upto:
                 return None
             touched: set[str] = set()
@@ -168,12 +169,15 @@ def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime) ->
             }
             sources = {row[0] for row in stored.tx.rows("SELECT id FROM chron_sources")}
             concerned |= {uuid_from_text(text) for text in sources}
-            events = [e for e in archive.read_of(concerned, upto=upto) if e.recorded_at <= as_of]
+            events = [e for e in archive.read_of(concerned, upto=upto) if as_of is None or e.recorded_at <= as_of]
             folded, folded_views = MemoryState(), MemoryViews()
             fold(folded, folded_views, events)
             _copy_untouched(stored.tx, tx, slugs, as_of)
             _write_folded(tx, folded, folded_views, slugs)
-            position, last_changed = stored.tx.log_as_of(as_of)
+            if as_of is None:
+                position, last_changed = upto, stored.tx.tracking_last_changed()
+            else:
+                position, last_changed = stored.tx.log_as_of(as_of)
     finally:
         projection.close()
     return FoldResult(last_position=position, last_changed=last_changed)
@@ -200,9 +204,9 @@ PAGE = 1000
 """Rows copied at a time from the stored view (bounded memory on an archive of any size)."""
 
 
-def _copy_untouched(stored: Transaction, scratch: Transaction, slugs: set[str], as_of: dt.datetime) -> None:
+def _copy_untouched(stored: Transaction, scratch: Transaction, slugs: set[str], as_of: dt.datetime | None) -> None:
     """Copy into the scratch tables the stored rows of every incident but `slugs`, and the
-    transactions recorded by `as_of`. (Sources are folded again: they are few.)"""
+    transactions recorded by `as_of` (None: all). (Sources are folded again: they are few.)"""
     copies = (
         ("chron_views", ("slug", "sort_key", "digest", "revision", "changed_at", "body"), 1, 0),
         ("chron_incidents", ("slug", "claims"), 1, 0),
@@ -213,7 +217,7 @@ def _copy_untouched(stored: Transaction, scratch: Transaction, slugs: set[str], 
     for table, columns, key_length, slug_column in copies:
         for rows in _pages(stored, table, columns, key_length):
             scratch.insert_many(table, columns, [row for row in rows if row[slug_column] not in slugs])
-    limit = microseconds(as_of)
+    limit = microseconds(as_of) if as_of is not None else 2**63 - 1
     for rows in _pages(stored, "chron_transactions", ("position", "recorded_us"), 1):
         scratch.insert_many("chron_transactions", ("position", "recorded_us"), [r for r in rows if r[1] <= limit])
 
