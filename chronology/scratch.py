@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -163,17 +164,14 @@ def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime | N
             incidents = {stored.canonical(slug) for slug in touched}
             if len(incidents) > FOLD_AGAIN_AT_MOST * max(stored.view_count(), 1):
                 return None
-            slugs = {name for slug in incidents for name in (slug, *stored.aliases_of(slug))}
-            concerned = {
-                aggregate for slug in incidents for aggregate in aggregates_of(stored, slug, stored.claims_of(slug))
-            }
-            sources = {row[0] for row in stored.tx.rows("SELECT id FROM chron_sources")}
-            concerned |= {uuid_from_text(text) for text in sources}
-            events = [e for e in archive.read_of(concerned, upto=upto) if as_of is None or e.recorded_at <= as_of]
-            folded, folded_views = MemoryState(), MemoryViews()
-            fold(folded, folded_views, events)
-            _copy_untouched(stored.tx, tx, slugs, as_of)
-            _write_folded(tx, folded, folded_views, slugs)
+            groups = _in_groups(stored, incidents)
+            _copy_untouched(stored.tx, tx, {slug for _, slugs in groups for slug in slugs}, as_of)
+            sources = {uuid_from_text(row[0]) for row in stored.tx.rows("SELECT id FROM chron_sources")}
+            for concerned, slugs in groups:
+                events = archive.read_of(concerned | sources, upto=upto)
+                folded, folded_views = MemoryState(), MemoryViews()
+                fold(folded, folded_views, (e for e in events if as_of is None or e.recorded_at <= as_of))
+                _write_folded(tx, folded, folded_views, slugs)
             if as_of is None:
                 position, last_changed = upto, stored.tx.tracking_last_changed()
             else:
@@ -181,6 +179,29 @@ def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime | N
     finally:
         projection.close()
     return FoldResult(last_position=position, last_changed=last_changed)
+
+
+FOLD_AT_ONCE = 20_000
+"""Claims of touched incidents folded together: the events of about that many are held at once."""
+
+
+def _in_groups(stored: TableState, incidents: set[str]) -> list[tuple[set[UUID], set[str]]]:
+    """The touched `incidents` in groups to fold one at a time, of up to `FOLD_AT_ONCE` claims
+    (an incident with more alone): each group's aggregate ids (`aggregates_of`) and its slugs,
+    every slug now merged into one of them included. There is always a group, if only an
+    empty one, so that the sources are folded."""
+    groups: list[tuple[set[UUID], set[str]]] = [(set(), set())]
+    held = 0
+    for slug in sorted(incidents):
+        claims = stored.claims_of(slug)
+        if held and held + len(claims) > FOLD_AT_ONCE:
+            groups.append((set(), set()))
+            held = 0
+        concerned, slugs = groups[-1]
+        concerned |= aggregates_of(stored, slug, claims)
+        slugs.update((slug, *stored.aliases_of(slug)))
+        held += len(claims)
+    return groups
 
 
 def _incidents_touched(state: TableState, archive: Any, event: Any) -> set[str]:
@@ -240,8 +261,9 @@ def _pages(tx: Transaction, table: str, columns: tuple[str, ...], key_length: in
 
 
 def _write_folded(tx: Transaction, folded: MemoryState, folded_views: MemoryViews, slugs: set[str]) -> None:
-    """Write what the fold of the touched incidents knew at `as_of`: their claims, views,
-    merges and links, and every source as it then stood."""
+    """Write what the fold of a group of touched incidents (`slugs`) knew at `as_of`: their
+    claims, views, merges and links, and every source as it then stood (the same for every
+    group)."""
     state, views = TableState(tx, empty=True), TableViews(tx, empty=True)
     for source in folded.sources.values():
         state.put_source(source)

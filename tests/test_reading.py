@@ -484,13 +484,16 @@ def whole_log_folds(monkeypatch):
 
 def assert_as_of_from_the_stored_view_is_the_whole_fold(archive, monkeypatch):
     folds = whole_log_folds(monkeypatch)
+    at_once_by_default = scratch.FOLD_AT_ONCE
     for as_of in [*transaction_times(archive), None]:
         for known_at in (None, dt.date(2020, 3, 14)) if as_of is not None else (dt.date(2020, 3, 14),):
             monkeypatch.setattr(scratch, "FOLD_AGAIN_AT_MOST", -1.0)  # never
             whole = scratch_rows(archive, as_of=as_of, known_at=known_at)
             assert len(folds) == 1
             monkeypatch.setattr(scratch, "FOLD_AGAIN_AT_MOST", 1.0)
-            assert scratch_rows(archive, as_of=as_of, known_at=known_at) == whole, (as_of, known_at)
+            for at_once in (at_once_by_default, 1):  # touched incidents folded together, or one by one
+                monkeypatch.setattr(scratch, "FOLD_AT_ONCE", at_once)
+                assert scratch_rows(archive, as_of=as_of, known_at=known_at) == whole, (as_of, known_at, at_once)
             assert len(folds) == 1  # the stored view was the start
             folds.clear()
 
