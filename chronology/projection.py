@@ -266,7 +266,7 @@ def microseconds(moment: dt.datetime) -> int:
     return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-def _frommicroseconds(count: int) -> dt.datetime:
+def _from_microseconds(count: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=count)
 
 
@@ -932,7 +932,7 @@ class Transaction:
         position, latest = self.one(
             "SELECT max(position), max(recorded_us) FROM chron_transactions WHERE recorded_us <= ?", (limit,)
         )
-        return position or 0, _frommicroseconds(latest) if latest is not None else None
+        return position or 0, _from_microseconds(latest) if latest is not None else None
 
     def positions_recorded_after(self, moment: dt.datetime) -> list[tuple[int, int]]:
         """The stretches of the log recorded after `moment`, as (after, last) positions (the

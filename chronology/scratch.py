@@ -43,7 +43,6 @@ from chronology.projection import (
 )
 from chronology.resolution import BUILT_IN_POLICIES, Policy, balanced
 from chronology.state import MemoryState
-from chronology.transcoder import uuid_from_text
 
 FOLD_AGAIN_AT_MOST = 0.25
 """`--as-of` starts from the stored view when the events recorded after that time are at
@@ -105,12 +104,9 @@ def _fold_whole_log(tx: Transaction, archive: Any, as_of: dt.datetime | None, po
 
 
 def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.date, policy: Policy) -> None:
-    """Replace each view by `view_known_at`'s, a few hundred at a time in order of slug, or
-    drop it; its revision and change date stay those of the archive's view."""
-    after = ""
-    while rows := state.tx.rows(
-        "SELECT slug, body, revision, changed_at FROM chron_views WHERE slug > ? ORDER BY slug LIMIT 500", (after,)
-    ):
+    """Replace each view by `view_known_at`'s, a page at a time in order of slug, or drop
+    it; its revision and change date stay those of the archive's view."""
+    for rows in _pages(state.tx, "chron_views", ("slug", "body", "revision", "changed_at"), 1):
         for slug, body, revision, changed_at in rows:
             filtered = view_known_at(state, slug, orjson.loads(body)["retracted"], policy, known_at)
             if filtered is None:
@@ -120,7 +116,6 @@ def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.dat
             at = dt.datetime.fromisoformat(changed_at) if changed_at else None
             views.put_row(slug, filtered.sort_key[0], content_digest(body), revision, at, body)
         views.flush()  # rows after the last slug read are untouched: the next page is sound
-        after = rows[-1][0]
 
 
 def view_known_at(state: Any, slug: str, retracted: bool, policy: Policy, known_at: dt.date) -> IncidentView | None:
@@ -147,7 +142,8 @@ def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime | N
     was recorded after `as_of`, a fold of the events recorded by `as_of` ends with exactly the
     stored view, and its rows are copied. The rest, the incidents touched since (each with
     every slug merged into it now, as they may have been apart then), are folded from their
-    own events recorded by `as_of`, as `chron show --as-of` folds one. Which events came
+    own events recorded by `as_of`, as `chron show --as-of` folds one; so are the sources
+    registered, amended or graded since, the others are copied. Which events came
     after `as_of` is read from the transaction times the projection keeps, so this holds
     even when writers' clocks disagree and a later position carries an earlier time."""
     projection = Projection(archive).catch_up()
@@ -158,20 +154,24 @@ def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime | N
             if sum(last - after for after, last in late) > FOLD_AGAIN_AT_MOST * upto:
                 return None
             touched: set[str] = set()
+            late_sources: set[UUID] = set()
             for after, last in late:
                 for logged in archive.read(after=after, upto=last):
                     touched |= _incidents_touched(stored, archive, logged.event)
+                    if isinstance(logged.event, _SOURCE_EVENTS):
+                        late_sources.add(logged.event.originator_id)
             incidents = {stored.canonical(slug) for slug in touched}
             if len(incidents) > FOLD_AGAIN_AT_MOST * max(stored.view_count(), 1):
                 return None
             groups = _in_groups(stored, incidents)
-            _copy_untouched(stored.tx, tx, {slug for _, slugs in groups for slug in slugs}, as_of)
-            sources = {uuid_from_text(row[0]) for row in stored.tx.rows("SELECT id FROM chron_sources")}
-            for concerned, slugs in groups:
-                events = archive.read_of(concerned | sources, upto=upto)
-                folded, folded_views = MemoryState(), MemoryViews()
-                fold(folded, folded_views, (e for e in events if as_of is None or e.recorded_at <= as_of))
-                _write_folded(tx, folded, folded_views, slugs)
+            slugs = {slug for _, group in groups for slug in group}
+            _copy_untouched(stored.tx, tx, slugs, {str(i) for i in late_sources}, as_of)
+            sources_then = TableState(tx, empty=True)  # the sources changed since, as they stood then
+            for source in _folded(archive, late_sources, upto, as_of)[0].sources.values():
+                sources_then.put_source(source)
+            sources_then.flush()
+            for concerned, group in groups:
+                _write_folded(tx, *_folded(archive, concerned, upto, as_of), group)
             if as_of is None:
                 position, last_changed = upto, stored.tx.tracking_last_changed()
             else:
@@ -181,6 +181,16 @@ def _fill_from_stored_view(tx: Transaction, archive: Any, as_of: dt.datetime | N
     return FoldResult(last_position=position, last_changed=last_changed)
 
 
+def _folded(
+    archive: Any, aggregates: set[UUID], upto: int, as_of: dt.datetime | None
+) -> tuple[MemoryState, MemoryViews]:
+    """The events of `aggregates` up to position `upto` recorded by `as_of`, folded in memory."""
+    events = archive.read_of(aggregates, upto=upto)
+    folded, folded_views = MemoryState(), MemoryViews()
+    fold(folded, folded_views, (e for e in events if as_of is None or e.recorded_at <= as_of))
+    return folded, folded_views
+
+
 FOLD_AT_ONCE = 20_000
 """Claims of touched incidents folded together: the events of about that many are held at once."""
 
@@ -188,13 +198,12 @@ FOLD_AT_ONCE = 20_000
 def _in_groups(stored: TableState, incidents: set[str]) -> list[tuple[set[UUID], set[str]]]:
     """The touched `incidents` in groups to fold one at a time, of up to `FOLD_AT_ONCE` claims
     (an incident with more alone): each group's aggregate ids (`aggregates_of`) and its slugs,
-    every slug now merged into one of them included. There is always a group, if only an
-    empty one, so that the sources are folded."""
-    groups: list[tuple[set[UUID], set[str]]] = [(set(), set())]
+    every slug now merged into one of them included."""
+    groups: list[tuple[set[UUID], set[str]]] = []
     held = 0
     for slug in sorted(incidents):
         claims = stored.claims_of(slug)
-        if held and held + len(claims) > FOLD_AT_ONCE:
+        if not groups or held and held + len(claims) > FOLD_AT_ONCE:
             groups.append((set(), set()))
             held = 0
         concerned, slugs = groups[-1]
@@ -202,6 +211,9 @@ def _in_groups(stored: TableState, incidents: set[str]) -> list[tuple[set[UUID],
         slugs.update((slug, *stored.aliases_of(slug)))
         held += len(claims)
     return groups
+
+
+_SOURCE_EVENTS = (domain.Source.Registered, domain.Source.Amended, domain.Source.Graded)
 
 
 def _incidents_touched(state: TableState, archive: Any, event: Any) -> set[str]:
@@ -212,7 +224,7 @@ def _incidents_touched(state: TableState, archive: Any, event: Any) -> set[str]:
     if isinstance(event, (domain.Claim.Retracted, domain.Claim.Ranked)):
         slug = archive.incident_of_claim(event.originator_id)
         return {slug} if slug is not None else set()
-    if isinstance(event, (domain.Source.Registered, domain.Source.Amended, domain.Source.Graded)):
+    if isinstance(event, _SOURCE_EVENTS):
         return state.incidents_citing(event.originator_id)
     if isinstance(event, domain.Incident.Merged):
         return {event.slug, event.into}
@@ -225,19 +237,22 @@ PAGE = 1000
 """Rows copied at a time from the stored view (bounded memory on an archive of any size)."""
 
 
-def _copy_untouched(stored: Transaction, scratch: Transaction, slugs: set[str], as_of: dt.datetime | None) -> None:
-    """Copy into the scratch tables the stored rows of every incident but `slugs`, and the
-    transactions recorded by `as_of` (None: all). (Sources are folded again: they are few.)"""
+def _copy_untouched(
+    stored: Transaction, scratch: Transaction, slugs: set[str], sources: set[str], as_of: dt.datetime | None
+) -> None:
+    """Copy into the scratch tables the stored rows of every incident but `slugs` and of every
+    source but `sources` (ids as text), and the transactions recorded by `as_of` (None: all)."""
     copies = (
-        ("chron_views", ("slug", "sort_key", "digest", "revision", "changed_at", "body"), 1, 0),
-        ("chron_incidents", ("slug", "claims"), 1, 0),
-        ("chron_citations", ("source_id", "incident"), 2, 1),
-        ("chron_aliases", ("old", "new"), 1, 0),
-        ("chron_links", ("incident", "relation", "other", "position"), 3, 0),
+        ("chron_views", ("slug", "sort_key", "digest", "revision", "changed_at", "body"), 1, 0, slugs),
+        ("chron_incidents", ("slug", "claims"), 1, 0, slugs),
+        ("chron_citations", ("source_id", "incident"), 2, 1, slugs),
+        ("chron_aliases", ("old", "new"), 1, 0, slugs),
+        ("chron_links", ("incident", "relation", "other", "position"), 3, 0, slugs),
+        ("chron_sources", ("id", "body"), 1, 0, sources),
     )
-    for table, columns, key_length, slug_column in copies:
+    for table, columns, key_length, column, left_out in copies:
         for rows in _pages(stored, table, columns, key_length):
-            scratch.insert_many(table, columns, [row for row in rows if row[slug_column] not in slugs])
+            scratch.insert_many(table, columns, [row for row in rows if row[column] not in left_out])
     limit = microseconds(as_of) if as_of is not None else 2**63 - 1
     for rows in _pages(stored, "chron_transactions", ("position", "recorded_us"), 1):
         scratch.insert_many("chron_transactions", ("position", "recorded_us"), [r for r in rows if r[1] <= limit])
@@ -262,11 +277,8 @@ def _pages(tx: Transaction, table: str, columns: tuple[str, ...], key_length: in
 
 def _write_folded(tx: Transaction, folded: MemoryState, folded_views: MemoryViews, slugs: set[str]) -> None:
     """Write what the fold of a group of touched incidents (`slugs`) knew at `as_of`: their
-    claims, views, merges and links, and every source as it then stood (the same for every
-    group)."""
+    claims, views, merges and links."""
     state, views = TableState(tx, empty=True), TableViews(tx, empty=True)
-    for source in folded.sources.values():
-        state.put_source(source)
     for slug in sorted(slugs):
         for claim in folded.claims_recorded_under(slug):
             state.put_claim(claim)

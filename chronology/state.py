@@ -151,8 +151,7 @@ class MemoryState:
 
     def claims_of(self, slug: str) -> list[Claim]:
         """Every claim about the incident, under its own slug or any slug merged into it."""
-        names = [slug, *self.aliases_of(slug)]
-        return [self.claims[i] for name in names for i in self._by_incident.get(name, ())]
+        return [claim for name in (slug, *self.aliases_of(slug)) for claim in self.claims_recorded_under(name)]
 
     def claims_recorded_under(self, slug: str) -> list[Claim]:
         """The claims recorded under `slug` itself (not under slugs merged into it)."""
