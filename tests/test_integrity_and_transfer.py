@@ -83,30 +83,49 @@ def other_store(store: str, tmp_path, request) -> str:
     return _fresh_postgres_database(request)
 
 
-def test_sqlite_postgres_sqlite_round_trip_keeps_replay_and_chain_identical(bundled, tmp_path, request):
+def chron_on(store: str, *args) -> str:
+    """What `chron --store STORE ARGS...` prints, run in this process; it must succeed."""
     from click.testing import CliRunner
 
     from cli import cli
 
-    def run(store, *args):
-        result = CliRunner().invoke(cli, ["--store", store, *map(str, args)], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.stdout
+    result = CliRunner().invoke(cli, ["--store", store, *map(str, args)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
-    replay = run(bundled.store, "replay", "--json")
-    text = run(bundled.store, "replay")
-    head = run(bundled.store, "log", "checkpoint")
+
+def rechained(header: str, records: list[dict]) -> str:
+    """An export file of `records`, their indexes and chain links made again in this order (as
+    anyone can, from the format's documentation), with its header line and a matching end line."""
+    from uuid import UUID
+
+    from chronology.integrity import GENESIS, next_link
+
+    link = GENESIS
+    for index, record in enumerate(records, 1):
+        link = next_link(
+            link, UUID(record["originator_id"]), record["originator_version"], record["topic"], record["state"].encode()
+        )
+        record["index"], record["link"] = index, link
+    end = {"end": {"events": len(records), "link": link}}
+    return "\n".join([header, *map(json.dumps, records), json.dumps(end)]) + "\n"
+
+
+def test_sqlite_postgres_sqlite_round_trip_keeps_replay_and_chain_identical(bundled, tmp_path, request):
+    replay = chron_on(bundled.store, "replay", "--json")
+    text = chron_on(bundled.store, "replay")
+    head = chron_on(bundled.store, "log", "checkpoint")
     middle = other_store(bundled.store, tmp_path, request)
-    run(bundled.store, "log", "export", "-o", tmp_path / "one.jsonl")
-    assert run(middle, "log", "import", tmp_path / "one.jsonl") == "imported 181 events\n"
-    assert run(middle, "replay", "--json") == replay
-    run(middle, "log", "export", "-o", tmp_path / "two.jsonl")
+    chron_on(bundled.store, "log", "export", "-o", tmp_path / "one.jsonl")
+    assert chron_on(middle, "log", "import", tmp_path / "one.jsonl") == "imported 181 events\n"
+    assert chron_on(middle, "replay", "--json") == replay
+    chron_on(middle, "log", "export", "-o", tmp_path / "two.jsonl")
     last = str(tmp_path / "last.db") if not middle.endswith(".db") else other_store(middle, tmp_path, request)
-    run(last, "log", "import", tmp_path / "two.jsonl")
-    assert run(last, "replay", "--json") == replay
-    assert run(last, "replay") == text
-    assert run(last, "log", "checkpoint") == run(middle, "log", "checkpoint") == head
-    assert "verified 181 events" in run(last, "log", "verify")
+    chron_on(last, "log", "import", tmp_path / "two.jsonl")
+    assert chron_on(last, "replay", "--json") == replay
+    assert chron_on(last, "replay") == text
+    assert chron_on(last, "log", "checkpoint") == chron_on(middle, "log", "checkpoint") == head
+    assert "verified 181 events" in chron_on(last, "log", "verify")
     assert [e["topic"] if "topic" in e else None for e in map(json.loads, open(tmp_path / "one.jsonl"))][1:3] == [
         "chronology:Source.Registered",
         "chronology:Claim.Recorded",
@@ -176,22 +195,11 @@ def test_an_end_line_that_disagrees_or_is_followed_is_refused(bundled, tmp_path,
 def test_a_repeated_event_is_refused_by_its_version_even_with_a_consistent_chain(bundled, tmp_path, request):
     """A file whose chain was recomputed around a copied event: the chain holds, the versions
     do not (each originator's run 1, 2, 3, ...); nothing is written."""
-    from uuid import UUID
-
-    from chronology.integrity import GENESIS, next_link
-
     bundled("log", "export", "-o", tmp_path / "log.jsonl")
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines[1:-1]]
     records.insert(150, dict(records[20]))
-    link = GENESIS
-    for index, record in enumerate(records, 1):
-        link = next_link(
-            link, UUID(record["originator_id"]), record["originator_version"], record["topic"], record["state"].encode()
-        )
-        record["index"], record["link"] = index, link
-    forged = [lines[0], *map(json.dumps, records), json.dumps({"end": {"events": len(records), "link": link}})]
-    (tmp_path / "forged.jsonl").write_text("\n".join(forged) + "\n")
+    (tmp_path / "forged.jsonl").write_text(rechained(lines[0], records))
     result, events = _import_into_other(bundled, tmp_path, request, tmp_path / "forged.jsonl")
     assert result.exit_code == 1
     expected_version = records[20]["originator_version"] + 1

@@ -523,39 +523,21 @@ def test_as_of_from_the_stored_view_holds_when_writers_clocks_disagree(
     """The log moved to a store whose transactions carry their times out of order (as from
     writers whose clocks disagree): a later position may have an earlier time, so what was
     recorded after a time is not the end of the log."""
-    from uuid import UUID
-
-    from click.testing import CliRunner
-
-    from chronology.integrity import GENESIS, next_link
-    from cli import cli
-    from tests.test_integrity_and_transfer import other_store
+    from tests.test_integrity_and_transfer import chron_on, other_store, rechained
 
     export, shuffled = tmp_path / "log.jsonl", tmp_path / "shuffled.jsonl"
-
-    def run(store, *args):
-        result = CliRunner().invoke(cli, ["--store", store, *map(str, args)], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result
-
-    run(amended_and_grown.store, "log", "export", "-o", export)
+    chron_on(amended_and_grown.store, "log", "export", "-o", export)
     lines = export.read_text().splitlines()
     records = [orjson.loads(line) for line in lines[1:-1]]
     times = sorted({orjson.loads(r["state"])["timestamp"]["_data_"] for r in records})
     # Each pair of transactions in turn trades times: the second of a pair is the earlier.
     swapped = {times[i]: times[i ^ 1] if (i ^ 1) < len(times) else times[i] for i in range(len(times))}
-    link = GENESIS
-    for index, record in enumerate(records, 1):
+    for record in records:
         old = orjson.loads(record["state"])["timestamp"]["_data_"]
         record["state"] = record["state"].replace(old, swapped[old])
-        link = next_link(
-            link, UUID(record["originator_id"]), record["originator_version"], record["topic"], record["state"].encode()
-        )
-        record["index"], record["link"] = index, link
-    end = {"end": {"events": len(records), "link": link}}
-    shuffled.write_bytes(b"\n".join([lines[0].encode(), *map(orjson.dumps, records), orjson.dumps(end)]) + b"\n")
+    shuffled.write_text(rechained(lines[0], records))
     moved = other_store(amended_and_grown.store, tmp_path, request)
-    run(moved, "log", "import", shuffled)
+    chron_on(moved, "log", "import", shuffled)
     archive = Archive(moved)
     recorded = [e.recorded_at for e in archive.read()]
     assert any(later < earlier for earlier, later in itertools.pairwise(recorded))
