@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CHRON_PLUGINS", "ical,jsonld,csv")
 
 from bench.synthetic import retractions, write_corpus  # noqa: E402
-from chronology import domain  # noqa: E402
+from chronology import domain, resolution  # noqa: E402
+from chronology.archive import NATIVE as NATIVE_DECODING  # noqa: E402
 from chronology.archive import Archive  # noqa: E402
 from chronology.factfile import read_fact_file  # noqa: E402
 from chronology.plugins import load_plugins  # noqa: E402
@@ -348,6 +349,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = []
+    built = {"field resolution": resolution.NATIVE, "log decoding": NATIVE_DECODING}
+    print("in C: " + ", ".join(f"{step} {'yes' if on else 'no'}" for step, on in built.items()), file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:
         for size in (int(s) for s in args.sizes.split(",")):
             for kind in args.stores.split(","):

@@ -574,6 +574,8 @@ def _native_decoding() -> Any:
 
 
 _decoding = _native_decoding()
+NATIVE = _decoding is not None
+"""Whether the log's rows are decoded in C."""
 
 
 def _reason(reason: str) -> str:
