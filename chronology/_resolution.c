@@ -9,8 +9,7 @@
    tests/test_native_resolution.py holds the two to each other; CHRON_PURE_PYTHON=1 turns this
    module off. */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_configure.h"
 
 /* Claim's field positions (records.Claim, a named tuple), set by configure(). */
 static Py_ssize_t I_ID, I_VALUE, I_QUALIFIER, I_SOURCE_ID, I_HEDGE, I_GENERIC, I_CREDIBILITY, I_RETRACTED, I_RANK;
@@ -240,6 +239,21 @@ static int agrees(PyObject *kind, int numeric, PyObject *claim, PyObject *candid
     return same;
 }
 
+static int keep_extreme(PyObject **current, PyObject *value, int op) {
+    /* Python's min (op Py_LT) or max (Py_GT) as values come: `*current` keeps the first value
+       no later one beats. Takes `value`'s reference; -1 on error. */
+    if (*current == NULL) {
+        *current = value;
+        return 0;
+    }
+    int beats = PyObject_RichCompareBool(value, *current, op);
+    if (beats > 0)
+        Py_SETREF(*current, value);
+    else
+        Py_DECREF(value);
+    return beats < 0 ? -1 : 0;
+}
+
 static PyObject *source_of(PyObject *sources, PyObject *claim) {
     return PyObject_GetItem(sources, ITEM(claim, I_SOURCE_ID));
 }
@@ -384,19 +398,7 @@ static int balanced_key(PyObject *kind, int numeric, PyObject *candidate, PyObje
         Py_DECREF(source);
         if (day == NULL) return -1;
         if (reliability > key->reliability) key->reliability = reliability;
-        if (key->latest == NULL) {
-            key->latest = day;
-        } else {
-            is = PyObject_RichCompareBool(day, key->latest, Py_GT);
-            if (is < 0) {
-                Py_DECREF(day);
-                return -1;
-            }
-            if (is)
-                Py_SETREF(key->latest, day);
-            else
-                Py_DECREF(day);
-        }
+        if (keep_extreme(&key->latest, day, Py_GT) < 0) return -1;
         /* 7 - (c.credibility or 6) */
         PyObject *credibility = ITEM(claim, I_CREDIBILITY);
         long stated = 6;
@@ -413,20 +415,7 @@ static int balanced_key(PyObject *kind, int numeric, PyObject *candidate, PyObje
             if (precision > key->precision) key->precision = precision;
         }
         PyObject *number = id_int(ITEM(claim, I_ID));
-        if (number == NULL) return -1;
-        if (key->first_id == NULL) {
-            key->first_id = number;
-        } else {
-            is = PyObject_RichCompareBool(number, key->first_id, Py_LT);
-            if (is < 0) {
-                Py_DECREF(number);
-                return -1;
-            }
-            if (is)
-                Py_SETREF(key->first_id, number);
-            else
-                Py_DECREF(number);
-        }
+        if (number == NULL || keep_extreme(&key->first_id, number, Py_LT) < 0) return -1;
     }
     if (kind == K_DATE) {
         long days;
@@ -671,33 +660,14 @@ static int numeric_summary(PyObject *active, PyObject **best, PyObject **low, Py
         PyObject *claim = PyList_GET_ITEM(active, i);
         PyObject *a, *b;
         if (stated_range(claim, &a, &b) < 0) goto error;
-        int is;
-        if (*low == NULL) {
-            *low = a;
-        } else if ((is = PyObject_RichCompareBool(a, *low, Py_LT)) != 0) {
-            if (is < 0) {
-                Py_DECREF(a);
-                Py_DECREF(b);
-                goto error;
-            }
-            Py_SETREF(*low, a);
-        } else {
-            Py_DECREF(a);
-        }
-        if (*high == NULL) {
-            *high = b;
-        } else if ((is = PyObject_RichCompareBool(b, *high, Py_GT)) != 0) {
-            if (is < 0) {
-                Py_DECREF(b);
-                goto error;
-            }
-            Py_SETREF(*high, b);
-        } else {
+        if (keep_extreme(low, a, Py_LT) < 0) {
             Py_DECREF(b);
+            goto error;
         }
+        if (keep_extreme(high, b, Py_GT) < 0) goto error;
         PyObject *figure = point(claim);
         if (figure == NULL) goto error;
-        is = PyObject_RichCompareBool(figure, best_number, Py_EQ);
+        int is = PyObject_RichCompareBool(figure, best_number, Py_EQ);
         Py_DECREF(figure);
         if (is < 0) goto error;
         if (is) {
@@ -1013,16 +983,6 @@ done:
 
 /* --- configuration ------------------------------------------------------------------------- */
 
-static int take(PyObject *names, const char *name, PyObject **slot) {
-    PyObject *value = PyDict_GetItemString(names, name);
-    if (value == NULL) {
-        PyErr_Format(PyExc_KeyError, "configure() needs %s", name);
-        return -1;
-    }
-    Py_XSETREF(*slot, Py_NewRef(value));
-    return 0;
-}
-
 static int claim_index(PyObject *fields, const char *name, Py_ssize_t *slot) {
     PyObject *text = PyUnicode_FromString(name);
     if (text == NULL) return -1;
@@ -1031,11 +991,6 @@ static int claim_index(PyObject *fields, const char *name, Py_ssize_t *slot) {
     if (index < 0) return -1;
     *slot = index;
     return 0;
-}
-
-static int intern(PyObject **slot, const char *text) {
-    if (*slot == NULL) *slot = PyUnicode_InternFromString(text);
-    return *slot == NULL ? -1 : 0;
 }
 
 static PyObject *configure(PyObject *module, PyObject *names) {

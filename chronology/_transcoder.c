@@ -9,8 +9,7 @@
    through `configure()`. tests/test_native_decoding.py holds the two to each other;
    CHRON_PURE_PYTHON=1 turns this module off. */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_configure.h"
 #include <string.h>
 
 static PyObject *LoggedEvent, *event_classes, *decoders, *recent, *loads, *untag, *uuid_from_text;
@@ -202,16 +201,6 @@ static PyObject *decode_state_function(PyObject *module, PyObject *data) {
 
 /* --- configuration ------------------------------------------------------------------------- */
 
-static int take(PyObject *names, const char *name, PyObject **slot) {
-    PyObject *value = PyDict_GetItemString(names, name);
-    if (value == NULL) {
-        PyErr_Format(PyExc_KeyError, "configure() needs %s", name);
-        return -1;
-    }
-    Py_XSETREF(*slot, Py_NewRef(value));
-    return 0;
-}
-
 static int slot_of(const char *name, PyObject **slot) {
     PyObject *descriptor = PyObject_GetAttrString(LoggedEvent, name);
     if (descriptor == NULL) return -1;
@@ -222,11 +211,6 @@ static int slot_of(const char *name, PyObject **slot) {
     }
     Py_XSETREF(*slot, descriptor);
     return 0;
-}
-
-static int intern(PyObject **slot, const char *text) {
-    if (*slot == NULL) *slot = PyUnicode_InternFromString(text);
-    return *slot == NULL ? -1 : 0;
 }
 
 static PyObject *configure(PyObject *module, PyObject *names) {

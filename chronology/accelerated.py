@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 from types import ModuleType
+from typing import Any
 
 
 def pure_python() -> bool:
@@ -21,11 +22,14 @@ def pure_python() -> bool:
     return os.environ.get("CHRON_PURE_PYTHON", "0") not in ("", "0")
 
 
-def load(name: str) -> ModuleType | None:
-    """`chronology.<name>` (a C module), or None when it was not built or is turned off."""
+def load(name: str, configuration: dict[str, Any]) -> ModuleType | None:
+    """`chronology.<name>` (a C module) configured with the classes and constants it takes
+    from its Python reference, or None when it was not built or is turned off."""
     if pure_python():
         return None
     try:
-        return importlib.import_module(f"chronology.{name}")
+        module = importlib.import_module(f"chronology.{name}")
     except ImportError:
         return None
+    module.configure(configuration)
+    return module

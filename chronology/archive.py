@@ -514,8 +514,8 @@ class Archive(Application):
             yield LoggedEvent(position, None, topic, originator_id, version, None, bytes(state))
 
     def read(self, after: int = 0, upto: int | None = None) -> Iterator[LoggedEvent]:
-        """The log in order after position `after`, decoded into domain events (a batch of rows
-        at a time in C, when `chronology._transcoder` was built: see `chronology.accelerated`)."""
+        """The log in order after position `after`, decoded into domain events (each row in C
+        when `chronology._transcoder` was built: see `chronology.accelerated`)."""
         if _decoding is None:
             for logged in self.read_raw(after, upto):
                 yield self._decoded(logged)
@@ -552,28 +552,20 @@ _CURRENT_EVENT_CLASSES = {cls.TOPIC: cls for cls in domain.EVENT_CLASSES if geta
 """Event classes whose stored state needs no upcasting (every one, until a class version rises)."""
 
 
-def _native_decoding() -> Any:
-    """`chronology._transcoder`, configured to do what `Archive._logged`, `_decoded` and
-    `decode` do, or None (see `chronology.accelerated`)."""
-    module = accelerated.load("_transcoder")
-    if module is None:
-        return None
-    module.configure(
-        {
-            "LoggedEvent": LoggedEvent,
-            "event_classes": _CURRENT_EVENT_CLASSES,
-            "decoders": transcoder._DECODERS,
-            "recent": transcoder._RECENT,
-            "recent_at_most": transcoder._RECENT_AT_MOST,
-            "loads": orjson.loads,
-            "untag": transcoder.untag,
-            "uuid_from_text": uuid_from_text,
-        }
-    )
-    return module
-
-
-_decoding = _native_decoding()
+# `Archive._logged`, `_decoded` and `decode` in C (see `chronology.accelerated`), or None.
+_decoding = accelerated.load(
+    "_transcoder",
+    {
+        "LoggedEvent": LoggedEvent,
+        "event_classes": _CURRENT_EVENT_CLASSES,
+        "decoders": transcoder._DECODERS,
+        "recent": transcoder._RECENT,
+        "recent_at_most": transcoder._RECENT_AT_MOST,
+        "loads": orjson.loads,
+        "untag": transcoder.untag,
+        "uuid_from_text": uuid_from_text,
+    },
+)
 NATIVE = _decoding is not None
 """Whether the log's rows are decoded in C."""
 

@@ -433,39 +433,30 @@ python_resolve_distinct = resolve_distinct
 """The reference: `chronology._resolution` (C) does exactly these steps, faster."""
 
 
-def _native() -> Any:
-    """`chronology._resolution`, configured with this module's classes and constants, or None
-    (see `chronology.accelerated`)."""
-    _resolution = accelerated.load("_resolution")
-    if _resolution is None:
-        return None
-    _resolution.configure(
-        {
-            "FieldView": FieldView,
-            "Alternative": Alternative,
-            "field_type": field_type,
-            "balanced": balanced,
-            "dumps": orjson.dumps,
-            "dumps_options": {"option": orjson.OPT_SORT_KEYS},
-            "round": round,
-            "span_days": _span_days,
-            "DATE": DATE,
-            "ACTOR": ACTOR,
-            "PLACE": PLACE,
-            "TAGS": TAGS,
-            "RELATION": RELATION,
-            "NEVER_DISPUTED": NEVER_DISPUTED,
-            "RELIABILITY_SCORE": RELIABILITY_SCORE,
-            "PRECISION_SCORE": PRECISION_SCORE,
-            "PLACE_PRECISIONS": PLACE_PRECISIONS,
-            "ABOUT_TOLERANCE": ABOUT_TOLERANCE,
-            "claim_fields": Claim._fields,
-        }
-    )
-    return _resolution
-
-
-_accelerated = _native()
+_accelerated = accelerated.load(
+    "_resolution",
+    {
+        "FieldView": FieldView,
+        "Alternative": Alternative,
+        "field_type": field_type,
+        "balanced": balanced,
+        "dumps": orjson.dumps,
+        "dumps_options": {"option": orjson.OPT_SORT_KEYS},
+        "round": round,
+        "span_days": _span_days,
+        "DATE": DATE,
+        "ACTOR": ACTOR,
+        "PLACE": PLACE,
+        "TAGS": TAGS,
+        "RELATION": RELATION,
+        "NEVER_DISPUTED": NEVER_DISPUTED,
+        "RELIABILITY_SCORE": RELIABILITY_SCORE,
+        "PRECISION_SCORE": PRECISION_SCORE,
+        "PLACE_PRECISIONS": PLACE_PRECISIONS,
+        "ABOUT_TOLERANCE": ABOUT_TOLERANCE,
+        "claim_fields": Claim._fields,
+    },
+)
 NATIVE = _accelerated is not None
 """Whether fields are resolved in C."""
 if _accelerated is not None:

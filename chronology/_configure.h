@@ -1,0 +1,27 @@
+/* What chronology's C modules share: reading the names `configure()` is handed by the Python
+   module each copies (see chronology/accelerated.py). */
+
+#ifndef CHRONOLOGY_CONFIGURE_H
+#define CHRONOLOGY_CONFIGURE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* `*slot = names[name]` (a new reference), or KeyError naming what is missing. */
+static int take(PyObject *names, const char *name, PyObject **slot) {
+    PyObject *value = PyDict_GetItemString(names, name);
+    if (value == NULL) {
+        PyErr_Format(PyExc_KeyError, "configure() needs %s", name);
+        return -1;
+    }
+    Py_XSETREF(*slot, Py_NewRef(value));
+    return 0;
+}
+
+/* An interned string for `text`, made once. */
+static int intern(PyObject **slot, const char *text) {
+    if (*slot == NULL) *slot = PyUnicode_InternFromString(text);
+    return *slot == NULL ? -1 : 0;
+}
+
+#endif
