@@ -1,18 +1,19 @@
 """Building incident views in a helper process, so that a large fold uses a second core.
 
-Resolving an incident's fields is the largest part of a rebuild. While the projection reads
-and folds the log in its own process, `ViewBuilder` sends the incidents each transaction
-touched to one helper process (`python -m chronology.parallel`), in batches: each incident's
-claims as the projection stores them (`encode_claims`: compact, quick to decode) and the
-sources they cite (each version of a source once: the helper keeps what it was sent). The
-helper returns each view as the projection stores it: sort date, digest and content JSON.
-Batches come back in the order they were sent, so the projection applies them, and counts
-revisions, exactly as if it had built them itself. When the helper is behind, the calling
-process builds the newest waiting batch itself, from the claims it still holds.
+Resolving an incident's fields is the largest part of a rebuild. While the projection reads and
+folds the log in its own process, `ViewBuilder` sends the incidents each transaction touched to
+one helper process (`python -m chronology.parallel`), in batches: each incident's claims as the
+projection stores them (`encode_claims`: compact, quick to decode, and encoded once for both:
+`TableState.encoded_claims`) and the sources they cite (each version of a source once: the
+helper keeps what it was sent). The helper returns each view as the projection stores it: sort
+date, digest and content JSON. Batches come back in the order they were sent, so the projection
+applies them, and counts revisions, exactly as if it had built them itself. When the helper is
+behind, the calling process builds the newest waiting batch itself, from the claims it still
+holds.
 
 The helper is a plain subprocess speaking length-prefixed pickles over its stdin and stdout,
-not a `multiprocessing` pool: those start workers by re-running the caller's main script,
-which a script without a `__main__` guard does not survive.
+not a `multiprocessing` pool: those start workers by re-running the caller's main script, which
+a script without a `__main__` guard does not survive.
 
 Only the materialized projection uses this, and only for large folds (see
 `chronology.projection.PARALLEL_FROM`); `CHRON_PARALLEL=0` turns it off.
@@ -35,13 +36,15 @@ from typing import IO, Any
 from uuid import UUID
 
 from chronology.bestview import content_digest, incident_view
-from chronology.records import Claim, Link, Source, decode_claims, encode_claims
+from chronology.records import Claim, Link, Source, decode_claims
 from chronology.resolution import Policy
 
-Incident = tuple[str, list[Claim] | None, tuple[Link, ...], tuple[str, ...]]
-"""(slug, its claims or None when the slug was merged away, links, aliases)."""
-Job = tuple[str, bytes | None, tuple[Link, ...], tuple[str, ...]]
-"""An `Incident` as sent to the helper: its claims as `encode_claims` bytes."""
+Incident = tuple[str, list[Claim] | None, tuple[bytes, ...], tuple[Link, ...], tuple[str, ...]]
+"""(slug, its claims or None when the slug was merged away, the same claims as `encode_claims`
+bytes, one per slug they were recorded under (the incident's own, then its aliases'), links,
+aliases)."""
+Job = tuple[str, tuple[bytes, ...] | None, tuple[Link, ...], tuple[str, ...]]
+"""An `Incident` as sent to the helper: its claims only as bytes (None: merged away)."""
 Built = tuple[str, tuple[str, str, bytes] | None]
 """(slug, (sort date, digest, content JSON) or None: drop the view)."""
 
@@ -72,7 +75,7 @@ def enabled() -> bool:
 def build_batch(incidents: Sequence[Incident], sources: Mapping[UUID, Source], policy: Policy) -> list[Built]:
     """The views of a batch of incidents, as stored (in the helper, or in the caller)."""
     built: list[Built] = []
-    for slug, claims, links, aliases in incidents:
+    for slug, claims, _encoded, links, aliases in incidents:
         if claims is None:
             built.append((slug, None))
             continue
@@ -138,8 +141,8 @@ class ViewBuilder:
                 news = {i: s for i, s in batch.sources.items() if self._helper_has.get(i) is not s}
                 self._helper_has.update(news)
                 jobs = [
-                    (slug, None if claims is None else encode_claims(claims), links, aliases)
-                    for slug, claims, links, aliases in batch.incidents
+                    (slug, None if claims is None else encoded, links, aliases)
+                    for slug, claims, encoded, links, aliases in batch.incidents
                 ]
                 frame = pickle.dumps((jobs, news, self.policy), protocol=pickle.HIGHEST_PROTOCOL)
                 self._outbox.put(frame)
@@ -241,7 +244,13 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
             jobs, news, policy = pickle.loads(frame)
             sources.update(news)
             incidents = [
-                (slug, None if encoded is None else decode_claims(encoded), links, aliases)
+                (
+                    slug,
+                    None if encoded is None else [c for part in encoded for c in decode_claims(part)],
+                    (),
+                    links,
+                    aliases,
+                )
                 for slug, encoded, links, aliases in jobs
             ]
             reply: tuple[bool, Any] = (True, build_batch(incidents, sources, policy))

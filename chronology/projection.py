@@ -68,29 +68,64 @@ def fold(
     """Apply `events` to `state`, refreshing `views` after each transaction, then calling
     `after_transaction(position, transaction_time)` with the position of its last event (to
     note it, or to write out what the table state holds). `refresh_views` replaces `refresh`
-    (the projection's `HelpedRefresh`)."""
+    (the projection's `HelpedRefresh`).
+
+    A `refresh_views` with an `early` method is also handed, during a transaction, the
+    incidents no event has touched for `SETTLED_AFTER` events (a fact file's claims come an
+    incident at a time): their views can be built while the fold reads on. One touched again
+    in the same transaction is handed over again at its end, and `early` drops what it was
+    given before, so every view is still built from its incident as the transaction left it."""
     refresh_views = refresh_views or refresh
+    early = getattr(refresh_views, "early", None)
     result = FoldResult()
     dirty: set[str] = set()
+    """Incidents touched in this transaction and not yet handed over."""
+    touched_at: dict[str, int] = {}
+    """With `early`: each incident in `dirty` -> the count of the event that last touched it,
+    oldest touch first."""
+    count = 0
     transaction_time: dt.datetime | None = None
     for logged in events:
         if transaction_time is not None and logged.recorded_at != transaction_time:
             refresh_views(state, views, dirty, transaction_time, policy)
             result.recomputed |= dirty
             dirty = set()
+            touched_at.clear()
             if after_transaction is not None:
                 after_transaction(state.position, transaction_time)
         transaction_time = logged.recorded_at
         if result.last_changed is None or transaction_time > result.last_changed:
             result.last_changed = transaction_time
-        dirty |= apply_event(state, logged.position, logged.event)
+        touched = apply_event(state, logged.position, logged.event)
+        dirty |= touched
         state.position = result.last_position = logged.position
+        if early is not None:
+            count += 1
+            for slug in touched:
+                touched_at.pop(slug, None)
+                touched_at[slug] = count
+            if count % SETTLED_AFTER == 0:
+                settled = []
+                for slug, last in touched_at.items():
+                    if last > count - SETTLED_AFTER:
+                        break
+                    settled.append(slug)
+                if settled:
+                    for slug in settled:
+                        del touched_at[slug]
+                    dirty.difference_update(settled)
+                    result.recomputed.update(settled)
+                    early(state, settled, transaction_time, policy)
     if dirty:
         refresh_views(state, views, dirty, transaction_time, policy)
         result.recomputed |= dirty
     if after_transaction is not None and transaction_time is not None:
         after_transaction(result.last_position, transaction_time)
     return result
+
+
+SETTLED_AFTER = 64
+"""Events without a touch after which `fold` hands an incident's view to be built early."""
 
 
 def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced) -> None:
@@ -366,6 +401,8 @@ class TableState:
         self._incidents: dict[str, dict[int, Claim]] = {}
         """Slug -> its claims by id (as `UUID.int`: hashed in C, unlike a UUID)."""
         self._changed: set[str] = set()
+        self._encoded: dict[str, bytes] = {}
+        """Slug -> its held claims as `encode_claims` made them, while they stay the same."""
         self._home: dict[int, str] = {}
         self._citations: set[tuple[int, str]] = set()
         """(source id as int, slug) for claims put since the last flush."""
@@ -419,6 +456,19 @@ class TableState:
             self._held += 1
         claims[key] = claim
         self._changed.add(slug)
+        self._encoded.pop(slug, None)
+
+    def encoded_claims(self, slug: str) -> bytes:
+        """The claims recorded under `slug` as `encode_claims` makes them: encoded once for
+        both the helper process and the table while they stay the same."""
+        encoded = self._encoded.get(slug)
+        if encoded is not None:
+            return encoded
+        held = self._incidents.get(slug)
+        if held is None:
+            return encode_claims(self._read_incident(slug).values())
+        encoded = self._encoded[slug] = encode_claims(held.values())
+        return encoded
 
     def incidents_citing(self, source_id: UUID) -> set[str]:
         rows = self.tx.rows("SELECT incident FROM chron_citations WHERE source_id = ?", (str(source_id),))
@@ -432,7 +482,7 @@ class TableState:
         self.tx.upsert_many(
             "chron_incidents",
             ("slug", "claims"),
-            ((slug, encode_claims(self._incidents[slug].values())) for slug in sorted(self._changed)),
+            ((slug, self.encoded_claims(slug)) for slug in sorted(self._changed)),
         )
         self.tx.executemany(
             "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -443,6 +493,7 @@ class TableState:
             self._stored |= self._changed
         self._incidents.clear()
         self._changed.clear()
+        self._encoded.clear()
         self._home.clear()
         self._citations.clear()
         self._sources.clear()
@@ -680,31 +731,53 @@ class TableViews:
 class HelpedRefresh:
     """`refresh` for the materialized projection with the views built by a helper process
     (`chronology.parallel.ViewBuilder`). Each incident's inputs are taken when its transaction
-    ends, as `refresh` takes them; the built views are applied to `views` in that same order
-    (`settle`), so revisions and their dates come out exactly as `refresh` makes them. The
-    views and policy are those it was made with (`fold` passes the same ones)."""
+    ends, as `refresh` takes them, or earlier when `fold` finds it settled (`early`); the built
+    views are applied to `views` in the order they were sent (`settle`), skipping any sent
+    again later in the same transaction, so revisions and their dates come out exactly as
+    `refresh` makes them. The views and policy are those it was made with (`fold` passes the
+    same ones)."""
 
     def __init__(self, views: TableViews, builder: parallel.ViewBuilder) -> None:
         self.views = views
         self.builder = builder
-        self._at: deque[dt.datetime | None] = deque()
-        """The transaction time of each incident sent and not yet applied, in order."""
+        self._sent: deque[list[Any]] = deque()
+        """[transaction time, still wanted] of each incident sent and not yet applied, in order."""
+        self._sent_early: dict[str, list[Any]] = {}
+        """The incidents sent early in the current transaction (slug -> its entry in `_sent`)."""
 
     def __call__(self, state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy) -> None:
-        for slug in sorted(slugs):
+        self._send(state, sorted(slugs), at)
+        self._sent_early.clear()  # the transaction has ended
+        self.settle()
+
+    def early(self, state: Any, slugs: list[str], at: dt.datetime | None, policy: Policy) -> None:
+        """Send incidents that may not be touched again before the transaction ends."""
+        self._sent_early.update(zip(slugs, self._send(state, slugs, at), strict=True))
+
+    def _send(self, state: Any, slugs: list[str], at: dt.datetime | None) -> list[list[Any]]:
+        entries = []
+        for slug in slugs:
+            earlier = self._sent_early.pop(slug, None)
+            if earlier is not None:  # touched again since: its earlier view is not the one wanted
+                earlier[1] = False
             claims = current_claims(state, slug)
             if not claims:
-                self.builder.add((slug, None, (), ()), {})  # merged into another incident
+                self.builder.add((slug, None, (), (), ()), {})  # merged into another incident
             else:
                 links, aliases = tuple(state.links_of(slug)), tuple(state.aliases_of(slug))
-                self.builder.add((slug, claims, links, aliases), cited_sources(state, claims))
-            self._at.append(at)
-        self.settle()
+                encoded = tuple(state.encoded_claims(name) for name in (slug, *aliases))
+                self.builder.add((slug, claims, encoded, links, aliases), cited_sources(state, claims))
+            entry = [at, True]
+            self._sent.append(entry)
+            entries.append(entry)
+        return entries
 
     def settle(self, wait: bool = False) -> None:
         """Apply the views built so far (with `wait`: every one sent)."""
         for slug, built in self.builder.ready(wait):
-            at = self._at.popleft()
+            at, wanted = self._sent.popleft()
+            if not wanted:
+                continue
             if built is None:
                 self.views.drop(slug)
                 continue
@@ -745,6 +818,10 @@ class Database:
                 check_same_thread=False,
             )
             connection.execute("PRAGMA journal_mode=WAL")
+            # Some builds of SQLite (Debian's) zero every freed page. The projection's tables
+            # are derived from the log in the same file, so zeroing them hides nothing, and a
+            # rebuild would write its whole old view again as zeros.
+            connection.execute("PRAGMA secure_delete=OFF")
             return connection
 
         return cls(connect, "?", "BLOB", False)

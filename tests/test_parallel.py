@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from chronology import parallel
+from chronology import parallel, projection
 from chronology.archive import Archive
-from chronology.projection import Projection
+from chronology.projection import HelpedRefresh, Projection
 from tests.conftest import EVENTS
 
 TAJI = "2020-03-11-camp-taji-rocket-attack"
@@ -21,11 +21,13 @@ ALBUKAMAL = "2020-03-albukamal-airstrikes"
 
 @pytest.fixture
 def small_batches(monkeypatch):
-    """Batches of two incidents, few in flight: every path (sent, built here, handed back in
-    order, backpressure) runs on the bundled chronology's dozen incidents."""
+    """Batches of two incidents, few in flight, incidents sent early after two events without a
+    touch: every path (sent early or at the end of a transaction, sent again, built here,
+    handed back in order, backpressure) runs on the bundled chronology's dozen incidents."""
     monkeypatch.setattr(parallel, "BATCH", 2)
     monkeypatch.setattr(parallel, "IN_FLIGHT", 2)
     monkeypatch.setattr(parallel, "WAITING_AT_MOST", 1)
+    monkeypatch.setattr(projection, "SETTLED_AFTER", 2)
     monkeypatch.setenv("CHRON_PARALLEL", "1")
 
 
@@ -33,6 +35,14 @@ def view_rows(projection: Projection) -> list[tuple]:
     with projection.db.transaction(write=False) as tx:
         rows = tx.rows("SELECT slug, sort_key, digest, revision, changed_at, body FROM chron_views ORDER BY slug")
         return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
+
+
+def incident_rows(projection: Projection) -> list[tuple[str, bytes]]:
+    """Each incident's claims as stored (encoded once for the helper and the table)."""
+    with projection.db.transaction(write=False) as tx:
+        return [
+            (slug, bytes(claims)) for slug, claims in tx.rows("SELECT slug, claims FROM chron_incidents ORDER BY slug")
+        ]
 
 
 CORRECTIONS = [
@@ -56,10 +66,11 @@ def corrected_archive(chron) -> Archive:
 def test_a_rebuild_with_the_helper_is_identical_to_one_without(chron, small_batches):
     archive = corrected_archive(chron)
     alone = Projection(archive, parallel_from=None).rebuild()
-    expected = view_rows(alone)
+    expected, claims = view_rows(alone), incident_rows(alone)
     alone.close()
     helped = Projection(archive, parallel_from=0).rebuild()
     assert view_rows(helped) == expected
+    assert incident_rows(helped) == claims
     assert len(expected) >= 10 and any(row[3] > 1 for row in expected)  # revisions were counted
     helped.close()
 
@@ -71,10 +82,11 @@ def test_catch_ups_with_the_helper_match_a_rebuild_without(chron, small_batches)
     for correction in CORRECTIONS:
         chron(*correction)
         helped.catch_up()
-    incremental = view_rows(helped)
+    incremental, claims = view_rows(helped), incident_rows(helped)
     helped.close()
     alone = Projection(archive, parallel_from=None).rebuild()
     assert view_rows(alone) == incremental
+    assert incident_rows(alone) == claims
     alone.close()
 
 
@@ -89,3 +101,44 @@ def test_a_failed_helper_leaves_the_projection_as_it_was(chron, small_batches, m
     monkeypatch.undo()
     assert view_rows(projection) == before and projection.position() == position
     assert view_rows(Projection(archive, parallel_from=None).rebuild()) == before
+
+
+def claim_line(incident: str, field: str, value, evidence: str) -> str:
+    return json.dumps({"source": "wire", "incident": incident, "field": field, "value": value, "evidence": evidence})
+
+
+def test_an_incident_touched_again_after_it_was_sent_early_is_built_as_its_transaction_left_it(
+    chron, small_batches, monkeypatch, tmp_path
+):
+    """One fact file (one transaction): incident A, then enough of B for A to be sent early,
+    then A again. The view sent early is dropped; A's view holds every claim, at revision 1."""
+    source = {"id": "wire", "publisher": "Wire", "title": "Wire report", "published": "2020-03-12"}
+    lines = [json.dumps({"source": source})]
+    lines += [claim_line("incident-a", "killed", 2, "two dead"), claim_line("incident-a", "title", "A", "headline")]
+    lines += [claim_line("incident-b", field, value, "report") for field, value in [("killed", 1), ("wounded", 3)]]
+    lines += [
+        claim_line("incident-b", "title", "B", "headline"),
+        claim_line("incident-b", "perpetrator", "unknown", "report"),
+    ]
+    lines += [claim_line("incident-a", "wounded", 7, "seven hurt")]
+    (tmp_path / "facts.jsonl").write_text("\n".join(lines) + "\n")
+    chron("ingest", tmp_path / "facts.jsonl")
+    archive = Archive(chron.store)
+    sent_early: list[str] = []
+    real_early = HelpedRefresh.early
+
+    def early(self, state, slugs, at, policy):
+        sent_early.extend(slugs)
+        return real_early(self, state, slugs, at, policy)
+
+    monkeypatch.setattr(HelpedRefresh, "early", early)
+    helped = Projection(archive, parallel_from=0).rebuild()
+    assert sent_early.count("incident-a") == 1  # sent early once, then again at the transaction's end
+    rows = view_rows(helped)
+    helped.close()
+    alone = Projection(archive, parallel_from=None).rebuild()
+    assert view_rows(alone) == rows
+    alone.close()
+    a_view = json.loads(next(row[5] for row in rows if row[0] == "incident-a"))
+    assert {f["field"] for f in a_view["fields"]} == {"killed", "title", "wounded"}
+    assert next(row[3] for row in rows if row[0] == "incident-a") == 1
