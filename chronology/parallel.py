@@ -1,8 +1,9 @@
 """Building incident views in a helper process, so that a large fold uses a second core.
 
 Resolving an incident's fields is the largest part of a rebuild. While the projection reads and
-folds the log in its own process, `ViewBuilder` sends the incidents each transaction touched to
-one helper process (`python -m chronology.parallel`), in batches: each incident's claims as the
+folds the log in its own process, `ViewBuilder` sends the incidents each transaction touched
+(and, within a long transaction, those the fold has moved past: see `chronology.projection.fold`)
+to one helper process (`python -m chronology.parallel`), in batches: each incident's claims as the
 projection stores them (`encode_claims`: compact, quick to decode, and encoded once for both:
 `TableState.encoded_claims`) and the sources they cite (each version of a source once: the
 helper keeps what it was sent). The helper returns each view as the projection stores it: sort
@@ -116,7 +117,11 @@ class ViewBuilder:
         """The version of each source last sent to the helper, which keeps every one it is sent."""
 
     def add(self, incident: Incident, sources: dict[UUID, Source]) -> None:
-        """Queue one incident, with the sources its claims cite."""
+        """Queue one incident, with the sources its claims cite (as its transaction left them)."""
+        if any(self._sources.get(i, s) != s for i, s in sources.items()):
+            # A batch holds one version of each source: an incident citing a newer one than an
+            # incident before it (the source was amended in between) starts the next batch.
+            self._close_batch()
         self._incidents.append(incident)
         self._sources.update(sources)
         if len(self._incidents) >= BATCH:

@@ -77,20 +77,18 @@ def fold(
     given before, so every view is still built from its incident as the transaction left it."""
     refresh_views = refresh_views or refresh
     early = getattr(refresh_views, "early", None)
+    settling = _Settling() if early is not None else None
     result = FoldResult()
     dirty: set[str] = set()
     """Incidents touched in this transaction and not yet handed over."""
-    touched_at: dict[str, int] = {}
-    """With `early`: each incident in `dirty` -> the count of the event that last touched it,
-    oldest touch first."""
-    count = 0
     transaction_time: dt.datetime | None = None
     for logged in events:
         if transaction_time is not None and logged.recorded_at != transaction_time:
             refresh_views(state, views, dirty, transaction_time, policy)
             result.recomputed |= dirty
             dirty = set()
-            touched_at.clear()
+            if settling is not None:
+                settling.clear()
             if after_transaction is not None:
                 after_transaction(state.position, transaction_time)
         transaction_time = logged.recorded_at
@@ -99,23 +97,10 @@ def fold(
         touched = apply_event(state, logged.position, logged.event)
         dirty |= touched
         state.position = result.last_position = logged.position
-        if early is not None:
-            count += 1
-            for slug in touched:
-                touched_at.pop(slug, None)
-                touched_at[slug] = count
-            if count % SETTLED_AFTER == 0:
-                settled = []
-                for slug, last in touched_at.items():
-                    if last > count - SETTLED_AFTER:
-                        break
-                    settled.append(slug)
-                if settled:
-                    for slug in settled:
-                        del touched_at[slug]
-                    dirty.difference_update(settled)
-                    result.recomputed.update(settled)
-                    early(state, settled, transaction_time, policy)
+        if settling is not None and (settled := settling.touch(touched)):
+            dirty.difference_update(settled)
+            result.recomputed.update(settled)
+            early(state, settled, transaction_time, policy)
     if dirty:
         refresh_views(state, views, dirty, transaction_time, policy)
         result.recomputed |= dirty
@@ -126,6 +111,36 @@ def fold(
 
 SETTLED_AFTER = 64
 """Events without a touch after which `fold` hands an incident's view to be built early."""
+
+
+class _Settling:
+    """The incidents touched in the current transaction, by the event that last touched them."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._touched_at: dict[str, int] = {}
+        """Slug -> the count of the event that last touched it, oldest touch first."""
+
+    def touch(self, slugs: set[str]) -> list[str]:
+        """Note one event's touches. Every `SETTLED_AFTER` events: the incidents untouched for
+        that long, which are then forgotten (a later touch notes them again)."""
+        self._count += 1
+        for slug in slugs:
+            self._touched_at.pop(slug, None)
+            self._touched_at[slug] = self._count
+        if self._count % SETTLED_AFTER:
+            return []
+        settled = []
+        for slug, last in self._touched_at.items():
+            if last > self._count - SETTLED_AFTER:
+                break
+            settled.append(slug)
+        for slug in settled:
+            del self._touched_at[slug]
+        return settled
+
+    def clear(self) -> None:
+        self._touched_at.clear()
 
 
 def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced) -> None:
@@ -203,6 +218,8 @@ version are then rebuilt from the log on first use (the log is the archive, view
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
 HOLD_AT_MOST = 20_000
 """Rows a catch-up holds in memory before writing them out (within its one transaction)."""
+SOURCES_KEPT = 50_000
+"""Sources a catch-up keeps in memory once read (beyond that they are read again after a write)."""
 PARALLEL_FROM = 20_000
 """A catch-up with at least this many events to fold builds views in a helper process too
 (`chronology.parallel`)."""
@@ -407,6 +424,10 @@ class TableState:
         self._citations: set[tuple[int, str]] = set()
         """(source id as int, slug) for claims put since the last flush."""
         self._sources: dict[UUID, Source] = {}
+        """Sources read or put, kept across flushes (a source is cited by many incidents, and
+        the helper process is sent each version once: `chronology.parallel`), up to
+        `SOURCES_KEPT` of them."""
+        self._changed_sources: set[UUID] = set()
         self._held = 0
         self._ids = UuidMemo()
         """One UUID per id text for the views and claims read out (`views`, `claims_about`)."""
@@ -439,6 +460,7 @@ class TableState:
 
     def put_source(self, source: Source) -> None:
         self._sources[source.id] = source
+        self._changed_sources.add(source.id)
 
     def get_claim(self, claim_id: UUID) -> Claim | None:
         slug = self._home.get(claim_id.int)
@@ -475,7 +497,7 @@ class TableState:
         return {row[0] for row in rows} | {slug for source, slug in self._citations if source == source_id.int}
 
     def held(self) -> int:
-        return self._held + len(self._sources)
+        return self._held + len(self._changed_sources)
 
     def flush(self) -> None:
         """Write the changed incidents, the new citations and the sources held."""
@@ -488,7 +510,9 @@ class TableState:
             "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING",
             sorted((str(UUID(int=source)), slug) for source, slug in self._citations),
         )
-        self.tx.upsert_many("chron_sources", ("id", "body"), ((str(s.id), _dump(s)) for s in self._sources.values()))
+        self.tx.upsert_many(
+            "chron_sources", ("id", "body"), ((str(i), _dump(self._sources[i])) for i in self._changed_sources)
+        )
         if self._stored is not None:
             self._stored |= self._changed
         self._incidents.clear()
@@ -496,7 +520,9 @@ class TableState:
         self._encoded.clear()
         self._home.clear()
         self._citations.clear()
-        self._sources.clear()
+        self._changed_sources.clear()
+        if len(self._sources) > SOURCES_KEPT:
+            self._sources.clear()
         self._held = 0
 
     def canonical(self, slug: str) -> str:

@@ -27,7 +27,7 @@ def small_batches(monkeypatch):
     monkeypatch.setattr(parallel, "BATCH", 2)
     monkeypatch.setattr(parallel, "IN_FLIGHT", 2)
     monkeypatch.setattr(parallel, "WAITING_AT_MOST", 1)
-    monkeypatch.setattr(projection, "SETTLED_AFTER", 2)
+    monkeypatch.setattr(projection, "SETTLED_AFTER", 2, raising=False)
     monkeypatch.setenv("CHRON_PARALLEL", "1")
 
 
@@ -142,3 +142,48 @@ def test_an_incident_touched_again_after_it_was_sent_early_is_built_as_its_trans
     a_view = json.loads(next(row[5] for row in rows if row[0] == "incident-a"))
     assert {f["field"] for f in a_view["fields"]} == {"killed", "title", "wounded"}
     assert next(row[3] for row in rows if row[0] == "incident-a") == 1
+
+
+def all_rows(projection: Projection) -> dict[str, list[tuple]]:
+    from tests.test_reading import SCRATCH_TABLES
+
+    with projection.db.transaction(write=False) as tx:
+        return {
+            table: [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
+            for table, key in SCRATCH_TABLES.items()
+            for rows in [tx.rows(f"SELECT * FROM {table} ORDER BY {key}")]
+        }
+
+
+@pytest.mark.parametrize("parallel_from", [None, 0])
+def test_writing_out_after_every_transaction_leaves_the_tables_writing_once_does(
+    chron, small_batches, monkeypatch, parallel_from
+):
+    """A fold holds at most `HOLD_AT_MOST` rows before writing them out; what it keeps across
+    writes (the sources it has read) must not change what is written: a source graded after a
+    write is written, with the views citing it."""
+    archive = corrected_archive(chron)
+    archive.amend("consultancy-2020-03-12-al-taji-strike-brief", {"publisher": "Reuters"}, "same newsroom")
+    once = Projection(archive, parallel_from=None).rebuild()
+    expected = all_rows(once)
+    once.close()
+    monkeypatch.setattr(projection, "HOLD_AT_MOST", 0)
+    often = Projection(archive, parallel_from=parallel_from).rebuild()
+    assert all_rows(often) == expected
+    often.close()
+    assert any(b"Reuters" in body for _id, body in expected["chron_sources"])
+
+
+def test_incidents_citing_two_versions_of_a_source_are_each_built_with_their_own(chron, monkeypatch):
+    """One batch holds one version of each source: with every incident of the corrected
+    chronology in one batch, the views before a source's amendment use the old version."""
+    monkeypatch.setattr(parallel, "BATCH", 1000)
+    monkeypatch.setenv("CHRON_PARALLEL", "1")
+    archive = corrected_archive(chron)
+    archive.amend("consultancy-2020-03-12-al-taji-strike-brief", {"publisher": "Reuters"}, "same newsroom")
+    alone = Projection(archive, parallel_from=None).rebuild()
+    expected = view_rows(alone)
+    alone.close()
+    helped = Projection(archive, parallel_from=0).rebuild()
+    assert view_rows(helped) == expected
+    helped.close()
