@@ -2,7 +2,6 @@
 
 Resolving an incident's fields is the largest part of a rebuild. While the projection reads and
 folds the log in its own process, `ViewBuilder` sends the incidents each transaction touched
-(and, within a long transaction, those the fold has moved past: see `chronology.projection.fold`)
 to one helper process (`python -m chronology.parallel`), in batches: each incident's claims as the
 projection stores them (`encode_claims`: compact, quick to decode, and encoded once for both:
 `TableState.encoded_claims`) and the sources they cite (each version of a source once: the

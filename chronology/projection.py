@@ -68,79 +68,29 @@ def fold(
     """Apply `events` to `state`, refreshing `views` after each transaction, then calling
     `after_transaction(position, transaction_time)` with the position of its last event (to
     note it, or to write out what the table state holds). `refresh_views` replaces `refresh`
-    (the projection's `HelpedRefresh`).
-
-    A `refresh_views` with an `early` method is also handed, during a transaction, the
-    incidents no event has touched for `SETTLED_AFTER` events (a fact file's claims come an
-    incident at a time): their views can be built while the fold reads on. One touched again
-    in the same transaction is handed over again at its end, and `early` drops what it was
-    given before, so every view is still built from its incident as the transaction left it."""
+    (the projection's `HelpedRefresh`)."""
     refresh_views = refresh_views or refresh
-    early = getattr(refresh_views, "early", None)
-    settling = _Settling() if early is not None else None
     result = FoldResult()
     dirty: set[str] = set()
-    """Incidents touched in this transaction and not yet handed over."""
     transaction_time: dt.datetime | None = None
     for logged in events:
         if transaction_time is not None and logged.recorded_at != transaction_time:
             refresh_views(state, views, dirty, transaction_time, policy)
             result.recomputed |= dirty
             dirty = set()
-            if settling is not None:
-                settling.clear()
             if after_transaction is not None:
                 after_transaction(state.position, transaction_time)
         transaction_time = logged.recorded_at
         if result.last_changed is None or transaction_time > result.last_changed:
             result.last_changed = transaction_time
-        touched = apply_event(state, logged.position, logged.event)
-        dirty |= touched
+        dirty |= apply_event(state, logged.position, logged.event)
         state.position = result.last_position = logged.position
-        if settling is not None and (settled := settling.touch(touched)):
-            dirty.difference_update(settled)
-            result.recomputed.update(settled)
-            early(state, settled, transaction_time, policy)
     if dirty:
         refresh_views(state, views, dirty, transaction_time, policy)
         result.recomputed |= dirty
     if after_transaction is not None and transaction_time is not None:
         after_transaction(result.last_position, transaction_time)
     return result
-
-
-SETTLED_AFTER = 64
-"""Events without a touch after which `fold` hands an incident's view to be built early."""
-
-
-class _Settling:
-    """The incidents touched in the current transaction, by the event that last touched them."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._touched_at: dict[str, int] = {}
-        """Slug -> the count of the event that last touched it, oldest touch first."""
-
-    def touch(self, slugs: set[str]) -> list[str]:
-        """Note one event's touches. Every `SETTLED_AFTER` events: the incidents untouched for
-        that long, which are then forgotten (a later touch notes them again)."""
-        self._count += 1
-        for slug in slugs:
-            self._touched_at.pop(slug, None)
-            self._touched_at[slug] = self._count
-        if self._count % SETTLED_AFTER:
-            return []
-        settled = []
-        for slug, last in self._touched_at.items():
-            if last > self._count - SETTLED_AFTER:
-                break
-            settled.append(slug)
-        for slug in settled:
-            del self._touched_at[slug]
-        return settled
-
-    def clear(self) -> None:
-        self._touched_at.clear()
 
 
 def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced) -> None:
@@ -757,35 +707,18 @@ class TableViews:
 class HelpedRefresh:
     """`refresh` for the materialized projection with the views built by a helper process
     (`chronology.parallel.ViewBuilder`). Each incident's inputs are taken when its transaction
-    ends, as `refresh` takes them, or earlier when `fold` finds it settled (`early`); the built
-    views are applied to `views` in the order they were sent (`settle`), skipping any sent
-    again later in the same transaction, so revisions and their dates come out exactly as
-    `refresh` makes them. The views and policy are those it was made with (`fold` passes the
-    same ones)."""
+    ends, as `refresh` takes them; the built views are applied to `views` in that same order
+    (`settle`), so revisions and their dates come out exactly as `refresh` makes them. The
+    views and policy are those it was made with (`fold` passes the same ones)."""
 
     def __init__(self, views: TableViews, builder: parallel.ViewBuilder) -> None:
         self.views = views
         self.builder = builder
-        self._sent: deque[list[Any]] = deque()
-        """[transaction time, still wanted] of each incident sent and not yet applied, in order."""
-        self._sent_early: dict[str, list[Any]] = {}
-        """The incidents sent early in the current transaction (slug -> its entry in `_sent`)."""
+        self._at: deque[dt.datetime | None] = deque()
+        """The transaction time of each incident sent and not yet applied, in order."""
 
     def __call__(self, state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy) -> None:
-        self._send(state, sorted(slugs), at)
-        self._sent_early.clear()  # the transaction has ended
-        self.settle()
-
-    def early(self, state: Any, slugs: list[str], at: dt.datetime | None, policy: Policy) -> None:
-        """Send incidents that may not be touched again before the transaction ends."""
-        self._sent_early.update(zip(slugs, self._send(state, slugs, at), strict=True))
-
-    def _send(self, state: Any, slugs: list[str], at: dt.datetime | None) -> list[list[Any]]:
-        entries = []
-        for slug in slugs:
-            earlier = self._sent_early.pop(slug, None)
-            if earlier is not None:  # touched again since: its earlier view is not the one wanted
-                earlier[1] = False
+        for slug in sorted(slugs):
             claims = current_claims(state, slug)
             if not claims:
                 self.builder.add((slug, None, (), (), ()), {})  # merged into another incident
@@ -793,17 +726,13 @@ class HelpedRefresh:
                 links, aliases = tuple(state.links_of(slug)), tuple(state.aliases_of(slug))
                 encoded = tuple(state.encoded_claims(name) for name in (slug, *aliases))
                 self.builder.add((slug, claims, encoded, links, aliases), cited_sources(state, claims))
-            entry = [at, True]
-            self._sent.append(entry)
-            entries.append(entry)
-        return entries
+            self._at.append(at)
+        self.settle()
 
     def settle(self, wait: bool = False) -> None:
         """Apply the views built so far (with `wait`: every one sent)."""
         for slug, built in self.builder.ready(wait):
-            at, wanted = self._sent.popleft()
-            if not wanted:
-                continue
+            at = self._at.popleft()
             if built is None:
                 self.views.drop(slug)
                 continue

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from chronology import parallel, projection
+from chronology import parallel
 from chronology.archive import Archive
-from chronology.projection import HelpedRefresh, Projection
+from chronology.projection import Projection
 from tests.conftest import EVENTS
 
 TAJI = "2020-03-11-camp-taji-rocket-attack"
@@ -21,13 +21,11 @@ ALBUKAMAL = "2020-03-albukamal-airstrikes"
 
 @pytest.fixture
 def small_batches(monkeypatch):
-    """Batches of two incidents, few in flight, incidents sent early after two events without a
-    touch: every path (sent early or at the end of a transaction, sent again, built here,
-    handed back in order, backpressure) runs on the bundled chronology's dozen incidents."""
+    """Batches of two incidents, few in flight: every path (sent, built here, handed back in
+    order, backpressure) runs on the bundled chronology's dozen incidents."""
     monkeypatch.setattr(parallel, "BATCH", 2)
     monkeypatch.setattr(parallel, "IN_FLIGHT", 2)
     monkeypatch.setattr(parallel, "WAITING_AT_MOST", 1)
-    monkeypatch.setattr(projection, "SETTLED_AFTER", 2, raising=False)
     monkeypatch.setenv("CHRON_PARALLEL", "1")
 
 
@@ -103,47 +101,6 @@ def test_a_failed_helper_leaves_the_projection_as_it_was(chron, small_batches, m
     assert view_rows(Projection(archive, parallel_from=None).rebuild()) == before
 
 
-def claim_line(incident: str, field: str, value, evidence: str) -> str:
-    return json.dumps({"source": "wire", "incident": incident, "field": field, "value": value, "evidence": evidence})
-
-
-def test_an_incident_touched_again_after_it_was_sent_early_is_built_as_its_transaction_left_it(
-    chron, small_batches, monkeypatch, tmp_path
-):
-    """One fact file (one transaction): incident A, then enough of B for A to be sent early,
-    then A again. The view sent early is dropped; A's view holds every claim, at revision 1."""
-    source = {"id": "wire", "publisher": "Wire", "title": "Wire report", "published": "2020-03-12"}
-    lines = [json.dumps({"source": source})]
-    lines += [claim_line("incident-a", "killed", 2, "two dead"), claim_line("incident-a", "title", "A", "headline")]
-    lines += [claim_line("incident-b", field, value, "report") for field, value in [("killed", 1), ("wounded", 3)]]
-    lines += [
-        claim_line("incident-b", "title", "B", "headline"),
-        claim_line("incident-b", "perpetrator", "unknown", "report"),
-    ]
-    lines += [claim_line("incident-a", "wounded", 7, "seven hurt")]
-    (tmp_path / "facts.jsonl").write_text("\n".join(lines) + "\n")
-    chron("ingest", tmp_path / "facts.jsonl")
-    archive = Archive(chron.store)
-    sent_early: list[str] = []
-    real_early = HelpedRefresh.early
-
-    def early(self, state, slugs, at, policy):
-        sent_early.extend(slugs)
-        return real_early(self, state, slugs, at, policy)
-
-    monkeypatch.setattr(HelpedRefresh, "early", early)
-    helped = Projection(archive, parallel_from=0).rebuild()
-    assert sent_early.count("incident-a") == 1  # sent early once, then again at the transaction's end
-    rows = view_rows(helped)
-    helped.close()
-    alone = Projection(archive, parallel_from=None).rebuild()
-    assert view_rows(alone) == rows
-    alone.close()
-    a_view = json.loads(next(row[5] for row in rows if row[0] == "incident-a"))
-    assert {f["field"] for f in a_view["fields"]} == {"killed", "title", "wounded"}
-    assert next(row[3] for row in rows if row[0] == "incident-a") == 1
-
-
 def all_rows(projection: Projection) -> dict[str, list[tuple]]:
     from tests.test_reading import SCRATCH_TABLES
 
@@ -160,14 +117,14 @@ def test_writing_out_after_every_transaction_leaves_the_tables_writing_once_does
     chron, small_batches, monkeypatch, parallel_from
 ):
     """A fold holds at most `HOLD_AT_MOST` rows before writing them out; what it keeps across
-    writes (the sources it has read) must not change what is written: a source graded after a
-    write is written, with the views citing it."""
+    writes (the sources it has read) must not change what is written: a source graded or
+    amended after a write is written, with the views citing it."""
     archive = corrected_archive(chron)
     archive.amend("consultancy-2020-03-12-al-taji-strike-brief", {"publisher": "Reuters"}, "same newsroom")
     once = Projection(archive, parallel_from=None).rebuild()
     expected = all_rows(once)
     once.close()
-    monkeypatch.setattr(projection, "HOLD_AT_MOST", 0)
+    monkeypatch.setattr("chronology.projection.HOLD_AT_MOST", 0)
     often = Projection(archive, parallel_from=parallel_from).rebuild()
     assert all_rows(often) == expected
     often.close()
