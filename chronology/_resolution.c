@@ -262,12 +262,31 @@ static PyObject *id_int(PyObject *uuid) {
     return PyObject_GetAttr(uuid, A_int);
 }
 
+static PyObject *values_by_sorted_key(PyObject *dict) {
+    /* [dict[k] for k in sorted(dict)] */
+    PyObject *keys = PyDict_Keys(dict), *values = NULL;
+    if (keys == NULL || PyList_Sort(keys) < 0) goto done;
+    values = PyList_New(PyList_GET_SIZE(keys));
+    if (values == NULL) goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        PyObject *value = PyDict_GetItemWithError(dict, PyList_GET_ITEM(keys, i));
+        if (value == NULL) {
+            Py_CLEAR(values);
+            goto done;
+        }
+        PyList_SET_ITEM(values, i, Py_NewRef(value));
+    }
+done:
+    Py_XDECREF(keys);
+    return values;
+}
+
 static PyObject *distinct_sources(PyObject *stating) {
     /* resolution.distinct_sources: the sources of `stating` (a list of claims), each once, in
        id order. */
     Py_ssize_t n = PyList_GET_SIZE(stating);
     if (n == 1) return PyTuple_Pack(1, ITEM(PyList_GET_ITEM(stating, 0), I_SOURCE_ID));
-    PyObject *by_int = PyDict_New(), *numbers = NULL, *result = NULL;
+    PyObject *by_int = PyDict_New(), *in_order = NULL, *result = NULL;
     if (by_int == NULL) return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *source_id = ITEM(PyList_GET_ITEM(stating, i), I_SOURCE_ID);
@@ -278,21 +297,11 @@ static PyObject *distinct_sources(PyObject *stating) {
         }
         Py_DECREF(number);
     }
-    numbers = PyDict_Keys(by_int);
-    if (numbers == NULL || PyList_Sort(numbers) < 0) goto done;
-    result = PyTuple_New(PyList_GET_SIZE(numbers));
-    if (result == NULL) goto done;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(numbers); i++) {
-        PyObject *source_id = PyDict_GetItemWithError(by_int, PyList_GET_ITEM(numbers, i));
-        if (source_id == NULL) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        PyTuple_SET_ITEM(result, i, Py_NewRef(source_id));
-    }
+    in_order = values_by_sorted_key(by_int);
+    if (in_order != NULL) result = PyList_AsTuple(in_order);
 done:
     Py_DECREF(by_int);
-    Py_XDECREF(numbers);
+    Py_XDECREF(in_order);
     return result;
 }
 
@@ -566,7 +575,7 @@ static PyObject *candidates_of(int numeric, PyObject *active, PyObject **keys) {
         PyList_SET_ITEM(result, 0, candidate);
         return result;
     }
-    PyObject *groups = PyDict_New(), *ordered = NULL, *result = NULL;
+    PyObject *groups = PyDict_New(), *result = NULL;
     PyObject *claim_keys = PyList_New(n);
     if (groups == NULL || claim_keys == NULL) goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -601,22 +610,10 @@ static PyObject *candidates_of(int numeric, PyObject *active, PyObject **keys) {
         Py_DECREF(value);
         if (PyList_Append(PyTuple_GET_ITEM(group, 1), claim) < 0) goto done;
     }
-    ordered = PyDict_Keys(groups);
-    if (ordered == NULL || PyList_Sort(ordered) < 0) goto done;
-    result = PyList_New(PyList_GET_SIZE(ordered));
-    if (result == NULL) goto done;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ordered); i++) {
-        PyObject *group = PyDict_GetItemWithError(groups, PyList_GET_ITEM(ordered, i));
-        if (group == NULL) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        PyList_SET_ITEM(result, i, Py_NewRef(group));
-    }
-    *keys = Py_NewRef(claim_keys);
+    result = values_by_sorted_key(groups);
+    if (result != NULL) *keys = Py_NewRef(claim_keys);
 done:
     Py_XDECREF(groups);
-    Py_XDECREF(ordered);
     Py_XDECREF(claim_keys);
     return result;
 }

@@ -382,13 +382,18 @@ class TableState:
         self._ids = UuidMemo()
         """One UUID per id text for the views and claims read out (`views`, `claims_about`)."""
 
-    def _read_incident(self, slug: str) -> dict[int, Claim]:
+    def _stored_claims(self, slug: str) -> bytes | None:
+        """The claims stored under `slug` (`encode_claims` bytes), or None."""
         if self._stored is not None and slug not in self._stored:
-            return {}
+            return None
         row = self.tx.one("SELECT claims FROM chron_incidents WHERE slug = ?", (slug,))
-        if row is None:
+        return bytes(row[0]) if row is not None else None
+
+    def _read_incident(self, slug: str) -> dict[int, Claim]:
+        stored = self._stored_claims(slug)
+        if stored is None:
             return {}
-        return {c.id.int: c for c in _read_row("chron_incidents", slug, decode_claims, row[0])}
+        return {c.id.int: c for c in _read_row("chron_incidents", slug, decode_claims, stored)}
 
     def _incident(self, slug: str) -> dict[int, Claim]:
         """The claims recorded under `slug`, held from now on until `flush()`."""
@@ -437,8 +442,9 @@ class TableState:
         if encoded is not None:
             return encoded
         held = self._incidents.get(slug)
-        if held is None:
-            return encode_claims(self._read_incident(slug).values())
+        if held is None:  # not changed in this fold: as stored
+            stored = self._stored_claims(slug)
+            return stored if stored is not None else encode_claims(())
         encoded = self._encoded[slug] = encode_claims(held.values())
         return encoded
 
