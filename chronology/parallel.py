@@ -9,7 +9,14 @@ helper keeps what it was sent). The helper returns each view as the projection s
 date, digest and content JSON. Batches come back in the order they were sent, so the projection
 applies them, and counts revisions, exactly as if it had built them itself. When the helper is
 behind, the calling process builds the newest waiting batch itself, from the claims it still
-holds.
+holds; at the end of a fold it builds the newest batches, sent or not, while the helper works
+through the oldest, so that both finish together (a reply for a batch built here is dropped,
+and a helper with nothing left that is wanted is stopped rather than waited for).
+
+The pipes to and from the helper are widened to hold a whole batch where the system allows
+(`PIPE_SIZE`): a write into a full pipe waits for the reading thread on the other side, and in
+the calling process that thread needs the interpreter lock, which the fold holds for up to a
+switch interval at a time; with narrow pipes the helper spent a third of its time waiting so.
 
 The helper is a plain subprocess speaking length-prefixed pickles over its stdin and stdout,
 not a `multiprocessing` pool: those start workers by re-running the caller's main script, which
@@ -53,6 +60,9 @@ BATCH = 200
 IN_FLIGHT = 8
 """Batches sent to the helper and not yet returned, at most: the rest wait here, so that
 whichever process is free can build them (order is restored when they are handed back)."""
+PIPE_SIZE = 1 << 20
+"""Bytes each pipe to and from the helper is asked to hold (Linux: `F_SETPIPE_SZ`, up to
+/proc/sys/fs/pipe-max-size; a batch is about 800 KB)."""
 WAITING_AT_MOST = 16
 """Batches waiting here, at most: beyond that the caller builds one itself before folding on
 (each holds its incidents' claims: this bounds the memory they take)."""
@@ -100,6 +110,8 @@ class ViewBuilder:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "chronology.parallel"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
+        for pipe in (self._process.stdin, self._process.stdout):
+            _widen(pipe)
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._inbox: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, daemon=True)
@@ -150,14 +162,14 @@ class ViewBuilder:
                 ]
                 frame = pickle.dumps((jobs, news, self.policy), protocol=pickle.HIGHEST_PROTOCOL)
                 self._outbox.put(frame)
-                batch.sent = True
-                batch.incidents = []  # the helper builds it: let go of the claims
+                batch.sent = True  # its claims are kept until it is built, here or there
                 self._sent.append(batch)
 
-    def _build_one_here(self) -> bool:
-        """Build the newest batch nobody has taken; False if there is none."""
+    def _build_one_here(self, sent_too: bool = False) -> bool:
+        """Build the newest batch nobody has taken (`sent_too`: or that the helper has not
+        returned yet); False if there is none."""
         for batch in reversed(self._batches):
-            if not batch.sent and batch.built is None:
+            if batch.built is None and (sent_too or not batch.sent):
                 batch.built = build_batch(batch.incidents, batch.sources, self.policy)
                 batch.incidents = []
                 return True
@@ -171,12 +183,16 @@ class ViewBuilder:
                 return
             if not ok:
                 raise HelperFailed(f"the view-building helper process failed:\n{built}")
-            self._sent.popleft().built = built
+            batch = self._sent.popleft()
+            if batch.built is None:  # else built here meanwhile: the same views
+                batch.built = built
+                batch.incidents = []
             block = False
 
     def ready(self, wait: bool = False) -> Iterator[Built]:
         """The views built so far, in the order their jobs were added; with `wait`, all of
-        them (building here what the helper has not taken, rather than waiting for it)."""
+        them (building here, newest first, what the helper has not returned, rather than
+        waiting for it)."""
         if wait:
             self._close_batch()
         while self._batches:
@@ -186,14 +202,19 @@ class ViewBuilder:
             if head.built is None:
                 if not wait:
                     return
-                if not self._build_one_here():
+                if not self._build_one_here(sent_too=True):
                     self._take_replies(block=True)
                 continue
             self._batches.popleft()
             yield from head.built
 
     def close(self) -> None:
+        """End the helper: let it finish if it still owes batches that are wanted, else stop it
+        (what it is still building was built here)."""
+        wanted = any(batch.built is None for batch in self._sent)
         self._outbox.put(None)
+        if not wanted:
+            self._process.kill()
         self._writer.join()
         try:
             self._process.wait(timeout=30)
@@ -223,6 +244,16 @@ class ViewBuilder:
                 self._inbox.put((False, "it exited before returning every batch"))
                 return
             self._inbox.put(pickle.loads(frame))
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Ask for a pipe of `PIPE_SIZE` bytes, where the system has a way to (else leave it)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass  # not Linux, or above the system's limit: the default size still works
 
 
 def _write_frame(pipe: IO[bytes], frame: bytes) -> None:

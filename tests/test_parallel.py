@@ -5,7 +5,10 @@ fails leaves the projection as it was."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import time
 
 import pytest
 
@@ -99,6 +102,30 @@ def test_a_failed_helper_leaves_the_projection_as_it_was(chron, small_batches, m
     monkeypatch.undo()
     assert view_rows(projection) == before and projection.position() == position
     assert view_rows(Projection(archive, parallel_from=None).rebuild()) == before
+
+
+def test_a_stalled_helper_is_neither_waited_for_nor_needed(chron, small_batches, monkeypatch):
+    """The helper stopped as it starts: the rebuild builds every view itself, the sent
+    batches included, and stops the helper rather than waiting for what it no longer needs."""
+    archive = corrected_archive(chron)
+    alone = Projection(archive, parallel_from=None).rebuild()
+    expected, claims = view_rows(alone), incident_rows(alone)
+    alone.close()
+    start_helper = parallel.ViewBuilder.__init__
+    stopped = []
+
+    def start_and_stop(builder, policy):
+        start_helper(builder, policy)
+        os.kill(builder._process.pid, signal.SIGSTOP)
+        stopped.append(builder._process)
+
+    monkeypatch.setattr(parallel.ViewBuilder, "__init__", start_and_stop)
+    started = time.monotonic()
+    helped = Projection(archive, parallel_from=0).rebuild()
+    assert time.monotonic() - started < 10  # not the 30 s a close() waits for a live helper
+    assert view_rows(helped) == expected and incident_rows(helped) == claims
+    assert stopped and stopped[0].returncode == -signal.SIGKILL
+    helped.close()
 
 
 def all_rows(projection: Projection) -> dict[str, list[tuple]]:
