@@ -452,19 +452,25 @@ class Archive(Application):
         for rows in self._row_batches(after, upto, batch):
             yield from self._logged(rows)
 
-    def _row_batches(self, after: int, upto: int | None, batch: int = 5000) -> Iterator[list[tuple]]:
-        """The log's rows after `after` (up to `upto`), `batch` at a time, as `_rows` gives them.
-
-        One SELECT per batch straight from the recorder's table, by its notification id (the
-        same rows, order and bounds as eventsourcing's `select_notifications`, without a
-        notification object per row)."""
+    def log_select(self, after: int = 0, upto: int | None = None) -> tuple[str, tuple[int, int]]:
+        """The SELECT of the log's rows after position `after` (up to `upto`), in order, with
+        its parameters, in the store's own placeholders: for a caller that reads the log on a
+        connection of its own (the projection, in the transaction it writes in), then decodes
+        the rows with `decoded`. Straight from the recorder's table, by its notification id:
+        the same rows, order and bounds as eventsourcing's `select_notifications`, without a
+        notification object per row."""
         table, position, mark = self._events_table()
         sql = (
             f"SELECT {position}, originator_id, originator_version, topic, state FROM {table}"
-            f" WHERE {position} > {mark} AND {position} <= {mark} ORDER BY {position} LIMIT {mark}"
+            f" WHERE {position} > {mark} AND {position} <= {mark} ORDER BY {position}"
         )
-        stop = upto if upto is not None else 2**63 - 1
-        last = after
+        return sql, (after, upto if upto is not None else 2**63 - 1)
+
+    def _row_batches(self, after: int, upto: int | None, batch: int = 5000) -> Iterator[list[tuple]]:
+        """The log's rows after `after` (up to `upto`), `batch` at a time, as `_rows` gives
+        them: `log_select`, one SELECT per batch on the archive's own connection."""
+        sql, (last, stop) = self.log_select(after, upto)
+        sql += f" LIMIT {self._events_table()[2]}"
         while True:
             rows = self._rows(sql, (last, stop, batch))
             yield rows
@@ -514,16 +520,21 @@ class Archive(Application):
             yield LoggedEvent(position, None, topic, originator_id, version, None, bytes(state))
 
     def read(self, after: int = 0, upto: int | None = None) -> Iterator[LoggedEvent]:
-        """The log in order after position `after`, decoded into domain events (each row in C
-        when `chronology._transcoder` was built: see `chronology.accelerated`)."""
+        """The log in order after position `after`, decoded into domain events."""
+        for rows in self._row_batches(after, upto):
+            yield from self.decoded(rows)
+
+    def decoded(self, rows: Iterable[tuple]) -> Iterator[LoggedEvent]:
+        """Rows of the log as `log_select` gives them, decoded into domain events one at a
+        time as they are read, so that what the fold works on stays in the CPU's cache (each
+        row in C when `chronology._transcoder` was built: see `chronology.accelerated`)."""
         if _decoding is None:
-            for logged in self.read_raw(after, upto):
+            for logged in self._logged(rows):
                 yield self._decoded(logged)
             return
         logged_event, fallback = _decoding.logged_event, self.decode
-        for rows in self._row_batches(after, upto):
-            for row in rows:  # one at a time: what the fold works on stays in the CPU's cache
-                yield logged_event(row, fallback)
+        for row in rows:
+            yield logged_event(row, fallback)
 
     def _decoded(self, logged: LoggedEvent) -> LoggedEvent:
         logged.event = self.decode(logged)

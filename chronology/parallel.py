@@ -11,7 +11,8 @@ applies them, and counts revisions, exactly as if it had built them itself. When
 behind, the calling process builds the newest waiting batch itself, from the claims it still
 holds; at the end of a fold it builds the newest batches, sent or not, while the helper works
 through the oldest, so that both finish together (a reply for a batch built here is dropped,
-and a helper with nothing left that is wanted is stopped rather than waited for).
+and a helper with nothing left that is wanted is stopped rather than waited for). A helper that
+fails or exits is warned about and done without: the calling process builds the rest.
 
 The pipes to and from the helper are widened to hold a whole batch where the system allows
 (`PIPE_SIZE`): a write into a full pipe waits for the reading thread on the other side, and in
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -95,10 +97,6 @@ def build_batch(incidents: Sequence[Incident], sources: Mapping[UUID, Source], p
     return built
 
 
-class HelperFailed(RuntimeError):
-    """The helper process failed to build a batch, or exited."""
-
-
 class ViewBuilder:
     """Views built by one helper process and by the caller, handed back in the order their
     incidents were added."""
@@ -126,10 +124,11 @@ class ViewBuilder:
         self._sources: dict[UUID, Source] = {}
         self._helper_has: dict[UUID, Source] = {}
         """The version of each source last sent to the helper, which keeps every one it is sent."""
+        self._helper_failed = False
 
     def add(self, incident: Incident, sources: dict[UUID, Source]) -> None:
         """Queue one incident, with the sources its claims cite (as its transaction left them)."""
-        if any(self._sources.get(i, s) != s for i, s in sources.items()):
+        if any(self._sources.get(i, s) is not s and self._sources[i] != s for i, s in sources.items()):
             # A batch holds one version of each source: an incident citing a newer one than an
             # incident before it (the source was amended in between) starts the next batch.
             self._close_batch()
@@ -148,6 +147,8 @@ class ViewBuilder:
 
     def _feed(self) -> None:
         """Send the oldest unbuilt batches to the helper, keeping `IN_FLIGHT` there."""
+        if self._helper_failed:
+            return
         for batch in self._batches:
             if len(self._sent) >= IN_FLIGHT:
                 return
@@ -182,12 +183,26 @@ class ViewBuilder:
             except queue.Empty:
                 return
             if not ok:
-                raise HelperFailed(f"the view-building helper process failed:\n{built}")
+                self._do_without_helper(built)
+                return
             batch = self._sent.popleft()
             if batch.built is None:  # else built here meanwhile: the same views
                 batch.built = built
                 batch.incidents = []
             block = False
+
+    def _do_without_helper(self, why: str) -> None:
+        """The helper failed: build here whatever was sent to it, and send it nothing more
+        (a batch whose building failed there fails here too, with this process's traceback)."""
+        warnings.warn(
+            f"the view-building helper process failed; this process builds the views instead:\n{why}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        self._helper_failed = True
+        for batch in self._sent:
+            batch.sent = False
+        self._sent.clear()
 
     def ready(self, wait: bool = False) -> Iterator[Built]:
         """The views built so far, in the order their jobs were added; with `wait`, all of

@@ -205,14 +205,16 @@ class Projection:
                 for _ in chain.extending(self.archive.read_raw(after=chain.position, upto=position)):
                     pass
             helper = self.parallel_from is not None and self.archive.max_position() - position >= self.parallel_from
-            result = fold_into_tables(
-                tx,
-                self.archive,
-                chain.extending(self.archive.read(after=position)),
-                empty=empty,
-                helper=helper,
-                also_flush=chain.flush,
-            )
+            # The log is read in this transaction too: one snapshot, streamed on this connection.
+            with tx.stream(*self.archive.log_select(after=position)) as rows:
+                result = fold_into_tables(
+                    tx,
+                    self.archive,
+                    chain.extending(self.archive.decoded(rows)),
+                    empty=empty,
+                    helper=helper,
+                    also_flush=chain.flush,
+                )
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
             self.recomputed = result.recomputed
@@ -876,6 +878,30 @@ class Transaction:
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()
+
+    @contextmanager
+    def stream(self, sql: str, params: Iterable[Any] = (), size: int = 5000) -> Iterator[Iterator[Any]]:
+        """The rows of `sql`, `size` at a time as they are iterated (bounded memory for a query
+        of any size), on a cursor of their own, so that this transaction can write while they
+        are read; the cursor is closed on leaving, still within the transaction. PostgreSQL
+        keeps the rows on the server (a named cursor); SQLite steps through them as read."""
+        if self.db.placeholder != "?":
+            sql = sql.replace("?", self.db.placeholder)
+        if self.db.is_postgres:
+            cursor = self.db.connection.cursor(name="chron_stream")
+            cursor.itersize = size
+        else:
+            cursor = self.db.connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+
+            def rows() -> Iterator[Any]:
+                while batch := cursor.fetchmany(size):
+                    yield from batch
+
+            yield rows()
+        finally:
+            cursor.close()
 
     def rows_in(self, sql: str, values: list[Any], chunk: int = 500) -> Iterator[Any]:
         """The rows of `sql`, whose `{}` is an IN list, for every value in `values` (queried

@@ -1,6 +1,7 @@
 """Views built in a helper process are the views the projection builds itself: same content,
 same revisions and dates, through corrections, merges and many transactions; a helper that
-fails leaves the projection as it was."""
+fails or stalls is done without, and a rebuild that fails with it running leaves the projection
+as it was."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from chronology import parallel
 from chronology.archive import Archive
-from chronology.projection import Projection
+from chronology.projection import Projection, TableViews
 from tests.conftest import EVENTS
 
 TAJI = "2020-03-11-camp-taji-rocket-attack"
@@ -91,14 +92,37 @@ def test_catch_ups_with_the_helper_match_a_rebuild_without(chron, small_batches)
     alone.close()
 
 
-def test_a_failed_helper_leaves_the_projection_as_it_was(chron, small_batches, monkeypatch):
+def test_a_helper_that_exits_is_warned_about_and_done_without(chron, small_batches, monkeypatch):
+    archive = corrected_archive(chron)
+    alone = Projection(archive, parallel_from=None).rebuild()
+    expected, claims = view_rows(alone), incident_rows(alone)
+    alone.close()
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the helper exits at once
+    with pytest.warns(RuntimeWarning, match="helper process failed; this process builds the views instead"):
+        helped = Projection(archive, parallel_from=0).rebuild()
+    assert view_rows(helped) == expected and incident_rows(helped) == claims
+    helped.close()
+
+
+def test_a_rebuild_failing_with_the_helper_running_leaves_the_projection_as_it_was(chron, small_batches, monkeypatch):
     chron("ingest", EVENTS)
     archive = Archive(chron.store)
     projection = Projection(archive, parallel_from=None).catch_up()
     before, position = view_rows(projection), projection.position()
-    monkeypatch.setattr(sys, "executable", "/bin/false")  # the helper exits at once
-    with pytest.raises(parallel.HelperFailed, match="exited"):
+    put_row = TableViews.put_row
+    calls = []
+
+    def fail_at_the_fifth(views, *row):
+        calls.append(row[0])
+        if len(calls) == 5:
+            raise OSError("disk full")
+        put_row(views, *row)
+
+    monkeypatch.setattr(TableViews, "put_row", fail_at_the_fifth)
+    started = time.monotonic()
+    with pytest.raises(OSError, match="disk full"):
         Projection(archive, parallel_from=0).rebuild()
+    assert time.monotonic() - started < 10  # the helper was not waited for
     monkeypatch.undo()
     assert view_rows(projection) == before and projection.position() == position
     assert view_rows(Projection(archive, parallel_from=None).rebuild()) == before
