@@ -344,6 +344,14 @@ def _dump(record: Any) -> bytes:
     return orjson.dumps(tag(fields), option=orjson.OPT_SORT_KEYS)
 
 
+def _id_text(texts: dict[int, str], number: int) -> str:
+    """The id text of the UUID `number`, remembered in `texts`."""
+    text = texts.get(number)
+    if text is None:
+        text = texts[number] = str(UUID(int=number))
+    return text
+
+
 class TableState:
     """The fold's state kept in the projection tables (see `chronology.state.ArchiveState`).
 
@@ -459,6 +467,7 @@ class TableState:
 
     def flush(self) -> None:
         """Write the changed incidents, the new citations and the sources held."""
+        texts: dict[int, str] = {}  # a source's id text, made once for all its citations
         self.tx.upsert_many(
             "chron_incidents",
             ("slug", "claims"),
@@ -466,7 +475,7 @@ class TableState:
         )
         self.tx.executemany(
             "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            sorted((str(UUID(int=source)), slug) for source, slug in self._citations),
+            sorted((_id_text(texts, source), slug) for source, slug in self._citations),
         )
         self.tx.upsert_many(
             "chron_sources", ("id", "body"), ((str(i), _dump(self._sources[i])) for i in self._changed_sources)
