@@ -1,4 +1,6 @@
-"""The performance benchmark: ingest, analysts' retractions, full replay, incremental catch-up,
+"""The performance benchmark: ingest, analysts' retractions, the first catch-up after them (as
+every `chron` command runs after appending: it also extends the log's digest chain over every
+event appended), full replay, incremental catch-up,
 export and peak memory, each printed as a rate and, for ingest and replay, as a ratio to a
 baseline measured in the same run on the same rows; then reading: one incident (`chron show`),
 and `chron replay` printing the whole chronology, `chron export ical`, `chron replay --as-of`
@@ -265,7 +267,15 @@ def bench(kind: str, claims_wanted: int, folder: Path) -> dict:
         events = archive.max_position()
         result["events"] = events
 
+        # What `chron ingest` and `chron retract` run after appending: the projection caught up,
+        # which also extends the log's digest chain over every event appended (hashing each
+        # one: `chronology.integrity`). A full replay folds the log again from position 0 into
+        # the best view but never recomputes the chain, so it is measured after this, not
+        # charged with it (until the eleventh session the first replay was).
         projection = Projection(archive)
+        started = time.perf_counter()
+        projection.catch_up()
+        result["first_catch_up_s"] = time.perf_counter() - started
         replays = []
         for number in range(1, repeats + 1):
             started = time.perf_counter()
@@ -357,7 +367,8 @@ def main() -> None:
                 print(f"{kind}, {size} claims", file=sys.stderr)
                 results.append(bench(kind, size, Path(folder)))
     print(
-        f"\n{'store':<9}{'claims':>9} {'ingest ev/s':>12} {'x insert':>9} {'retract/s':>10} {'replay ev/s':>12}"
+        f"\n{'store':<9}{'claims':>9} {'ingest ev/s':>12} {'x insert':>9} {'retract/s':>10}"
+        f" {'1st catch-up s':>15} {'replay ev/s':>12}"
         f" {'x read':>8}"
         f" {'catch-up ms':>14} {'timeline s':>11} {'ical s':>7} {'jsonld s':>9} {'csv s':>6} {'peak MB':>8}"
         f" {'helper MB':>10} {'show ms':>14} {'print s':>8} {'print MB':>9} {'ical MB':>8}"
@@ -366,7 +377,8 @@ def main() -> None:
     for r in results:
         print(
             f"{r['store']:<9}{r['claims']:>9} {r['ingest']['events_per_s']:>12.0f} {r['ingest']['ratio']:>9.3f}"
-            f" {r['retractions']['per_s']:>10.0f} {r['full_replay']['events_per_s']:>12.0f}"
+            f" {r['retractions']['per_s']:>10.0f} {r['first_catch_up_s']:>15.2f}"
+            f" {r['full_replay']['events_per_s']:>12.0f}"
             f" {r['full_replay']['ratio']:>8.3f}"
             f" {_first_median(r['catch_up_one_claim_ms']):>14} {r['load_timeline_s']:>11.2f}"
             f" {r['export_s']['ical']['seconds']:>7.2f} {r['export_s']['jsonld']['seconds']:>9.2f}"
