@@ -252,13 +252,10 @@ class ViewBuilder:
                 pass
 
     def _read(self) -> None:
-        pipe = self._process.stdout
-        while True:
-            frame = _read_frame(pipe)
-            if frame is None:
-                self._inbox.put((False, "it exited before returning every batch"))
-                return
-            self._inbox.put(pickle.loads(frame))
+        with self._process.stdout as pipe:  # closed once the helper has exited
+            while (frame := _read_frame(pipe)) is not None:
+                self._inbox.put(pickle.loads(frame))
+        self._inbox.put((False, "it exited before returning every batch"))
 
 
 def _widen(pipe: IO[bytes]) -> None:

@@ -10,12 +10,14 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 import pytest
 
 from chronology import parallel
 from chronology.archive import Archive
 from chronology.projection import Projection, TableViews
+from chronology.resolution import balanced
 from tests.conftest import EVENTS
 
 TAJI = "2020-03-11-camp-taji-rocket-attack"
@@ -92,16 +94,33 @@ def test_catch_ups_with_the_helper_match_a_rebuild_without(chron, small_batches)
     alone.close()
 
 
-def test_a_helper_that_exits_is_warned_about_and_done_without(chron, small_batches, monkeypatch):
+def test_a_helper_that_exits_changes_nothing_in_a_rebuild(chron, small_batches, monkeypatch):
+    """The caller builds what the helper has not returned, so whether or not it notices in
+    time that the helper is gone (then it warns), the views are the same."""
     archive = corrected_archive(chron)
     alone = Projection(archive, parallel_from=None).rebuild()
     expected, claims = view_rows(alone), incident_rows(alone)
     alone.close()
     monkeypatch.setattr(sys, "executable", "/bin/false")  # the helper exits at once
-    with pytest.warns(RuntimeWarning, match="helper process failed; this process builds the views instead"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         helped = Projection(archive, parallel_from=0).rebuild()
     assert view_rows(helped) == expected and incident_rows(helped) == claims
     helped.close()
+    for warning in caught:
+        assert "helper process failed; this process builds the views instead" in str(warning.message)
+
+
+def test_a_helper_found_gone_is_warned_about_and_its_batches_built_here(small_batches, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    builder = parallel.ViewBuilder(balanced)
+    for slug in ("a", "b", "c"):  # merged away: nothing to resolve, the order still kept
+        builder.add((slug, None, (), (), ()), {})
+    builder._reader.join(timeout=30)  # the helper has exited and the reader has said so
+    with pytest.warns(RuntimeWarning, match="helper process failed; this process builds the views instead"):
+        built = list(builder.ready(wait=True))
+    assert built == [("a", None), ("b", None), ("c", None)]
+    builder.close()
 
 
 def test_a_rebuild_failing_with_the_helper_running_leaves_the_projection_as_it_was(chron, small_batches, monkeypatch):
