@@ -34,6 +34,8 @@ from chronology.projection import (
     TableState,
     TableViews,
     Transaction,
+    _read_row,
+    _source_from,
     aggregates_of,
     build_view,
     collector_paused,
@@ -104,10 +106,21 @@ def _fold_whole_log(tx: Transaction, archive: Any, as_of: dt.datetime | None, po
 
 
 def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.date, policy: Policy) -> None:
-    """Replace each view by `view_known_at`'s, a page at a time in order of slug, or drop
-    it; its revision and change date stay those of the archive's view."""
+    """Replace the view of each incident citing a source published after `known_at` by
+    `view_known_at`'s, a page at a time in order of slug, or drop it; its revision and change
+    date stay those of the archive's view. Every other view already is what was public then
+    (all of its claims were), and is left as it is: the cost follows the incidents that later
+    sources touched, not the archive."""
+    later: set[str] = set()
+    for rows in _pages(state.tx, "chron_sources", ("id", "body"), 1):
+        for key, body in rows:
+            source = _read_row("chron_sources", key, _source_from, body)
+            if source.published_day > known_at:
+                later |= {state.canonical(slug) for slug in state.incidents_citing(source.id)}
     for rows in _pages(state.tx, "chron_views", ("slug", "body", "revision", "changed_at"), 1):
         for slug, body, revision, changed_at in rows:
+            if slug not in later:
+                continue
             filtered = view_known_at(state, slug, orjson.loads(body)["retracted"], policy, known_at)
             if filtered is None:
                 views.drop(slug)

@@ -48,6 +48,33 @@ def test_known_at_uses_only_claims_public_by_then(bundled):
     assert field(kirkuk, "perpetrator")["best"] == "Kataib Hezbollah"
 
 
+def test_known_at_rebuilds_only_the_views_of_incidents_citing_a_later_source(bundled, monkeypatch):
+    """Every other view already is what was public on the day: it is kept, not rebuilt."""
+    from chronology import scratch
+    from chronology.archive import Archive
+    from chronology.replay import load_timeline
+
+    day = dt.date(2021, 2, 25)
+    now = load_timeline(Archive(bundled.store))
+    later = {
+        view.slug
+        for view in now.incidents
+        if any(now.sources[now.claims[c].source_id].published_day > day for c in view.claims)
+    }
+    assert later and len(later) < len(now.incidents)
+    rebuilt = []
+    view_known_at = scratch.view_known_at
+
+    def noting(state, slug, *args):
+        rebuilt.append(slug)
+        return view_known_at(state, slug, *args)
+
+    monkeypatch.setattr(scratch, "view_known_at", noting)
+    then = views(bundled, "--known-at", day.isoformat())
+    assert sorted(rebuilt) == sorted(later)
+    assert TAJI in then and TAJI not in later  # kept as it is: every one of its claims was public
+
+
 # --- retraction, ranking and transaction time -------------------------------------------------
 
 
