@@ -192,19 +192,19 @@ static int contains(PyObject *claim, PyObject *figure) {
     return inside;
 }
 
+static int compare_taken(PyObject *a, PyObject *b, int op) {
+    /* a <op> b, taking both references (either NULL: an error already set, -1) */
+    int result = a != NULL && b != NULL ? PyObject_RichCompareBool(a, b, op) : -1;
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return result;
+}
+
 static int item_compare(PyObject *left, PyObject *left_key, PyObject *right, PyObject *right_key, int op) {
     /* left[left_key] <op> right[right_key] */
     PyObject *a = PyObject_GetItem(left, left_key);
     if (a == NULL) return -1;
-    PyObject *b = PyObject_GetItem(right, right_key);
-    if (b == NULL) {
-        Py_DECREF(a);
-        return -1;
-    }
-    int result = PyObject_RichCompareBool(a, b, op);
-    Py_DECREF(a);
-    Py_DECREF(b);
-    return result;
+    return compare_taken(a, PyObject_GetItem(right, right_key), op);
 }
 
 /* resolution.agrees. `claim_key` and `candidate_key` are the values' _key bytes when the
@@ -228,15 +228,7 @@ static int agrees(PyObject *kind, int numeric, PyObject *claim, PyObject *candid
     if (kind == K_PLACE) return item_compare(value, S_name, candidate, S_name, Py_EQ);
     PyObject *a = claim_key ? Py_NewRef(claim_key) : key_of(value);
     if (a == NULL) return -1;
-    PyObject *b = candidate_key ? Py_NewRef(candidate_key) : key_of(candidate);
-    if (b == NULL) {
-        Py_DECREF(a);
-        return -1;
-    }
-    int same = PyObject_RichCompareBool(a, b, Py_EQ);
-    Py_DECREF(a);
-    Py_DECREF(b);
-    return same;
+    return compare_taken(a, candidate_key ? Py_NewRef(candidate_key) : key_of(candidate), Py_EQ);
 }
 
 static int keep_extreme(PyObject **current, PyObject *value, int op) {

@@ -876,10 +876,12 @@ class Transaction:
         self.db = db
         self.cursor = cursor
 
+    def _native(self, sql: str) -> str:
+        """`sql` in the store's own placeholders."""
+        return sql if self.db.placeholder == "?" else sql.replace("?", self.db.placeholder)
+
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        if self.db.placeholder != "?":
-            sql = sql.replace("?", self.db.placeholder)
-        self.cursor.execute(sql, tuple(params))
+        self.cursor.execute(self._native(sql), tuple(params))
         return self.cursor
 
     def one(self, sql: str, params: Iterable[Any] = ()) -> Any:
@@ -894,15 +896,13 @@ class Transaction:
         of any size), on a cursor of their own, so that this transaction can write while they
         are read; the cursor is closed on leaving, still within the transaction. PostgreSQL
         keeps the rows on the server (a named cursor); SQLite steps through them as read."""
-        if self.db.placeholder != "?":
-            sql = sql.replace("?", self.db.placeholder)
         if self.db.is_postgres:
             cursor = self.db.connection.cursor(name="chron_stream")
             cursor.itersize = size
         else:
             cursor = self.db.connection.cursor()
         try:
-            cursor.execute(sql, tuple(params))
+            cursor.execute(self._native(sql), tuple(params))
 
             def rows() -> Iterator[Any]:
                 while batch := cursor.fetchmany(size):
@@ -920,9 +920,7 @@ class Transaction:
             yield from self.rows(sql.format(", ".join("?" for _ in part)), part)
 
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        if self.db.placeholder != "?":
-            sql = sql.replace("?", self.db.placeholder)
-        self.cursor.executemany(sql, rows)
+        self.cursor.executemany(self._native(sql), rows)
 
     def upsert_many(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
         """Insert or update many rows. Pass a generator: each encoded row is then dropped once
@@ -932,9 +930,7 @@ class Transaction:
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
             f" ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
         )
-        if self.db.placeholder != "?":
-            sql = sql.replace("?", self.db.placeholder)
-        self.cursor.executemany(sql, rows)
+        self.executemany(sql, rows)
 
     def insert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows)

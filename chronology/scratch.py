@@ -34,8 +34,6 @@ from chronology.projection import (
     TableState,
     TableViews,
     Transaction,
-    _read_row,
-    _source_from,
     aggregates_of,
     build_view,
     collector_paused,
@@ -111,12 +109,12 @@ def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.dat
     date stay those of the archive's view. Every other view already is what was public then
     (all of its claims were), and is left as it is: the cost follows the incidents that later
     sources touched, not the archive."""
-    later: set[str] = set()
-    for rows in _pages(state.tx, "chron_sources", ("id", "body"), 1):
-        for key, body in rows:
-            source = _read_row("chron_sources", key, _source_from, body)
-            if source.published_day > known_at:
-                later |= {state.canonical(slug) for slug in state.incidents_citing(source.id)}
+    later = {
+        state.canonical(slug)
+        for source in state.sources.values()
+        if source.published_day > known_at
+        for slug in state.incidents_citing(source.id)
+    }
     for rows in _pages(state.tx, "chron_views", ("slug", "body", "revision", "changed_at"), 1):
         for slug, body, revision, changed_at in rows:
             if slug not in later:
