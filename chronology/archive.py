@@ -536,6 +536,12 @@ class Archive(Application):
         for row in rows:
             yield logged_event(row, fallback)
 
+    def decode_row(self, row: tuple) -> LoggedEvent:
+        """One row of the log as `log_select` gives it, decoded (`decoded` of one row)."""
+        if _decoding is None:
+            return self._decoded(next(self._logged([row])))
+        return _decoding.logged_event(row, self.decode)
+
     def _decoded(self, logged: LoggedEvent) -> LoggedEvent:
         logged.event = self.decode(logged)
         logged.recorded_at = logged.event.timestamp
@@ -579,6 +585,8 @@ _decoding = accelerated.load(
 )
 NATIVE = _decoding is not None
 """Whether the log's rows are decoded in C."""
+state_decoder = _decoding.decode_state if _decoding is not None else decode_state
+"""`transcoder.decode_state`, in C where it was built (for `chronology._fold`)."""
 
 
 def _reason(reason: str) -> str:

@@ -28,15 +28,14 @@ from uuid import UUID
 
 import orjson
 
-from chronology import parallel
+from chronology import accelerated, domain, parallel, transcoder
 from chronology.bestview import UNDATED, IncidentView, content_digest, incident_view
-from chronology.domain import incident_id
 from chronology.errors import DamagedView
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
 from chronology.resolution import Policy, balanced
 from chronology.state import apply_event, follow_aliases, has_link
-from chronology.transcoder import UuidMemo, tag, untag
+from chronology.transcoder import UuidMemo, tag, untag, uuid_from_text
 
 
 class Views(Protocol):
@@ -93,6 +92,45 @@ def fold(
     return result
 
 
+def fold_rows(
+    state: Any,
+    views: Views,
+    rows: Iterable[tuple],
+    archive: Any,
+    policy: Policy = balanced,
+    after_transaction: Any = None,
+    refresh_views: Any = None,
+) -> FoldResult:
+    """`fold` of the log's rows as `Archive.log_select` gives them, decoded by `archive` as
+    they are read. Into a `TableState`, in C where `chronology._fold` was built: each claim as
+    recorded goes from its stored bytes straight into the state's held incidents, without a
+    domain event or a Python call; every other row is decoded and applied as `fold` does
+    (`archive.decode_row`, `apply_event`). Same result either way (tests/test_native_fold.py)."""
+    if _folding is None or not isinstance(state, TableState):
+        return fold(state, views, archive.decoded(rows), policy, after_transaction, refresh_views)
+    refresh_views = refresh_views or refresh
+    result = FoldResult()
+
+    def end_transaction(dirty: set[str], at: dt.datetime, final: bool) -> None:
+        if dirty or not final:  # as `fold`: after the last transaction, only if it touched any
+            refresh_views(state, views, dirty, at, policy)
+            result.recomputed |= dirty
+        if after_transaction is not None:
+            after_transaction(state.position, at)
+
+    result.last_position, result.last_changed = _folding.fold_rows(
+        rows, state, state_decoder(), archive.decode_row, apply_event, end_transaction
+    )
+    return result
+
+
+def state_decoder() -> Callable[[bytes], Any]:
+    """`transcoder.decode_state`, in C where it was built (`chronology.archive` loads it)."""
+    from chronology import archive  # it imports this module
+
+    return archive.state_decoder
+
+
 def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced) -> None:
     """Rebuild the views of `slugs`; a content change is a new revision, dated `at`."""
     for slug in sorted(slugs):
@@ -132,7 +170,7 @@ def aggregates_of(state: Any, canonical: str, claims: list[Claim]) -> set[UUID]:
     (`claims_of` it): those claims, the sources they cite, and its slug and every slug merged
     into it. Folding only their events gives the incident's views as the whole log does."""
     slugs = (canonical, *state.aliases_of(canonical))
-    return {c.id for c in claims} | {c.source_id for c in claims} | {incident_id(slug) for slug in slugs}
+    return {c.id for c in claims} | {c.source_id for c in claims} | {domain.incident_id(slug) for slug in slugs}
 
 
 def build_view(
@@ -206,14 +244,17 @@ class Projection:
                     pass
             helper = self.parallel_from is not None and self.archive.max_position() - position >= self.parallel_from
             # The log is read in this transaction too: one snapshot, streamed on this connection.
-            with tx.stream(*self.archive.log_select(after=position)) as rows:
+            # When the digest chain already covers it (a rebuild), its rows are folded as read,
+            # up to the chain's end; otherwise they are decoded first, for the chain to take in.
+            covered = chain.position >= self.archive.max_position()
+            upto = chain.position if covered else None
+            with tx.stream(*self.archive.log_select(after=position, upto=upto)) as rows:
+                if covered:
+                    source: dict[str, Any] = {"rows": rows}
+                else:
+                    source = {"events": chain.extending(self.archive.decoded(rows))}
                 result = fold_into_tables(
-                    tx,
-                    self.archive,
-                    chain.extending(self.archive.decoded(rows)),
-                    empty=empty,
-                    helper=helper,
-                    also_flush=chain.flush,
+                    tx, self.archive, **source, empty=empty, helper=helper, also_flush=chain.flush
                 )
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
@@ -277,17 +318,19 @@ def _from_microseconds(count: int) -> dt.datetime:
 def fold_into_tables(
     tx: Transaction,
     archive: Any,
-    events: Iterable[LoggedEvent],
+    events: Iterable[LoggedEvent] | None = None,
     *,
+    rows: Iterable[tuple] | None = None,
     empty: bool,
     policy: Policy = balanced,
     helper: bool = False,
     also_flush: Callable[[], None] | None = None,
 ) -> FoldResult:
-    """`fold` into the projection's tables within `tx` (`TableState`, `TableViews`): rows are
-    written out whenever more than `HOLD_AT_MOST` are held, and at the end, so a fold of any
-    size takes bounded memory. `empty`: the tables hold nothing yet. `helper`: build views in
-    a helper process too (`chronology.parallel`). `also_flush` writes out whatever else the
+    """`fold` into the projection's tables within `tx` (`TableState`, `TableViews`) of either
+    decoded `events` or the log's `rows` as read (`fold_rows`, which decodes them itself): rows
+    are written out whenever more than `HOLD_AT_MOST` are held, and at the end, so a fold of
+    any size takes bounded memory. `empty`: the tables hold nothing yet. `helper`: build views
+    in a helper process too (`chronology.parallel`). `also_flush` writes out whatever else the
     caller holds (the digest chain) at the same moments."""
     state = TableState(tx, archive.incident_of_claim, empty=empty)
     views = TableViews(tx, empty=empty)
@@ -309,7 +352,10 @@ def fold_into_tables(
             write_out()
 
     try:
-        result = fold(state, views, events, policy, after_transaction=after_transaction, refresh_views=helped)
+        if rows is not None:
+            result = fold_rows(state, views, rows, archive, policy, after_transaction, helped)
+        else:
+            result = fold(state, views, events or (), policy, after_transaction, helped)
         if helped is not None:
             helped.settle(wait=True)
     finally:
@@ -318,6 +364,18 @@ def fold_into_tables(
     write_out()
     return result
 
+
+# `fold_rows` in C (see `chronology.accelerated`), or None.
+_folding = accelerated.load(
+    "_fold",
+    {
+        "Claim": Claim,
+        "uuid_from_text": uuid_from_text,
+        "UUID": UUID,
+        "unknown_safety": transcoder._UNKNOWN_SAFETY,
+        "claim_topic": domain.Claim.Recorded.TOPIC,
+    },
+)
 
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 """What decoding a changed or cut row raises (orjson's JSONDecodeError is a ValueError)."""
@@ -892,10 +950,10 @@ class Transaction:
 
     @contextmanager
     def stream(self, sql: str, params: Iterable[Any] = (), size: int = 5000) -> Iterator[Iterator[Any]]:
-        """The rows of `sql`, `size` at a time as they are iterated (bounded memory for a query
-        of any size), on a cursor of their own, so that this transaction can write while they
-        are read; the cursor is closed on leaving, still within the transaction. PostgreSQL
-        keeps the rows on the server (a named cursor); SQLite steps through them as read."""
+        """The rows of `sql` as they are iterated (bounded memory for a query of any size), on
+        a cursor of their own, so that this transaction can write while they are read; the
+        cursor is closed on leaving, still within the transaction. PostgreSQL keeps the rows on
+        the server (a named cursor, fetched `size` at a time); SQLite steps through them."""
         if self.db.is_postgres:
             cursor = self.db.connection.cursor(name="chron_stream")
             cursor.itersize = size
@@ -903,12 +961,7 @@ class Transaction:
             cursor = self.db.connection.cursor()
         try:
             cursor.execute(self._native(sql), tuple(params))
-
-            def rows() -> Iterator[Any]:
-                while batch := cursor.fetchmany(size):
-                    yield from batch
-
-            yield rows()
+            yield cursor
         finally:
             cursor.close()
 

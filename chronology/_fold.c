@@ -1,0 +1,448 @@
+/* chronology._fold: the log's rows folded into the projection's table state, in C.
+
+   The reference is Python: `chronology.projection.fold` over `Archive.decoded(rows)`, with
+   `chronology.state.apply_event` and `TableState.put_claim`. `fold_rows` does the same for
+   rows as `Archive.log_select` gives them. Nearly every row of a log is a claim as recorded
+   (a current-version `Claim.Recorded`): such a row goes straight from its stored bytes to a
+   `Claim` in the state's held incidents, without a domain event, a `LoggedEvent` or a Python
+   call. Every other row (a retraction, a source, an older event version to upcast, anything
+   irregular) is decoded and applied by the Python functions it is handed, exactly as the
+   reference does, and so raises the reference's errors. The end of each transaction is the
+   caller's (`end_transaction`: refresh the views, write out). tests/test_native_fold.py holds
+   the two to each other; CHRON_PURE_PYTHON=1 turns this module off. */
+
+#include "_configure.h"
+
+static PyObject *Claim, *uuid_from_text, *claim_topic;
+static PyObject *S_content, *S_class_version, *S_source_id, *S_timestamp, *S_recorded_by;
+static PyObject *S_incident, *S_field, *S_value, *S_qualifier, *S_evidence, *S_said_by, *S_hedge;
+static PyObject *S_generic, *S_credibility, *S_note, *S_exact, *S_normal, *S_int, *S_position, *S_held;
+static PyObject *A_incidents, *A_home, *A_citations, *A_changed, *A_encoded, *A_aliases, *A_incident, *A_canonical;
+static PyObject *UUID, *uuid_int_slot, *uuid_safety_slot, *unknown_safety, *EMPTY;
+static int configured = 0;
+
+static int digit_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* uuid_from_int(int.from_bytes(bytes)): a UUID with its two slots set directly. */
+static PyObject *uuid_from_bytes(const unsigned char bytes[16]) {
+    PyObject *number = _PyLong_FromByteArray(bytes, 16, 0, 0);
+    if (number == NULL) return NULL;
+    PyObject *uuid = PyBaseObject_Type.tp_new((PyTypeObject *)UUID, EMPTY, NULL);
+    if (uuid == NULL || Py_TYPE(uuid_int_slot)->tp_descr_set(uuid_int_slot, uuid, number) < 0 ||
+        Py_TYPE(uuid_safety_slot)->tp_descr_set(uuid_safety_slot, uuid, unknown_safety) < 0) {
+        Py_XDECREF(uuid);
+        Py_DECREF(number);
+        return NULL;
+    }
+    Py_DECREF(number);
+    return uuid;
+}
+
+/* transcoder.uuid_from_text for the form SQLite keeps ids in (32 hex digits): the UUID of the
+   same number, made as `uuid_from_int` makes it; any other text goes to the Python function. */
+static PyObject *uuid_of_text(PyObject *text) {
+    Py_ssize_t length;
+    const char *digits = PyUnicode_AsUTF8AndSize(text, &length);
+    if (digits == NULL) return NULL;
+    unsigned char bytes[16];
+    for (Py_ssize_t i = 0; length == 32 && i < 32; i++) {
+        int value = digit_value(digits[i]);
+        if (value < 0) break;
+        if (i % 2 == 0)
+            bytes[i / 2] = (unsigned char)(value << 4);
+        else
+            bytes[i / 2] |= (unsigned char)value;
+        if (i == 31) return uuid_from_bytes(bytes);
+    }
+    return PyObject_CallOneArg(uuid_from_text, text);
+}
+
+/* What a fold holds of the table state it writes into (`TableState`'s own containers). */
+typedef struct {
+    PyObject *state, *incidents, *home, *citations, *changed, *encoded, *aliases;
+    PyObject *decode_state; /* borrowed: the caller's */
+    Py_ssize_t held; /* claims added since the state's `_held` was last brought up to date */
+} Target;
+
+static void release_target(Target *target) {
+    Py_CLEAR(target->incidents);
+    Py_CLEAR(target->home);
+    Py_CLEAR(target->citations);
+    Py_CLEAR(target->changed);
+    Py_CLEAR(target->encoded);
+    Py_CLEAR(target->aliases);
+}
+
+static int container(PyObject *state, PyObject *name, PyObject **slot, int want_dict) {
+    PyObject *value = PyObject_GetAttr(state, name);
+    if (value == NULL) return -1;
+    if (want_dict ? !PyDict_CheckExact(value) : !PySet_CheckExact(value)) {
+        PyErr_Format(PyExc_TypeError, "fold_rows: state.%U is not a %s", name, want_dict ? "dict" : "set");
+        Py_DECREF(value);
+        return -1;
+    }
+    *slot = value;
+    return 0;
+}
+
+static int take_target(Target *target, PyObject *state, PyObject *decode_state) {
+    target->state = state;
+    target->decode_state = decode_state;
+    target->held = 0;
+    if (container(state, A_incidents, &target->incidents, 1) < 0 || container(state, A_home, &target->home, 1) < 0 ||
+        container(state, A_citations, &target->citations, 0) < 0 ||
+        container(state, A_changed, &target->changed, 0) < 0 || container(state, A_encoded, &target->encoded, 1) < 0 ||
+        container(state, A_aliases, &target->aliases, 1) < 0) {
+        release_target(target);
+        return -1;
+    }
+    return 0;
+}
+
+/* state._held += the claims added here, and state.position = position: before any Python code
+   that reads or changes them runs. */
+static int bring_up_to_date(Target *target, PyObject *position) {
+    if (position != NULL && PyObject_SetAttr(target->state, S_position, position) < 0) return -1;
+    if (target->held == 0) return 0;
+    PyObject *held = PyObject_GetAttr(target->state, S_held);
+    if (held == NULL) return -1;
+    PyObject *added = PyLong_FromSsize_t(target->held);
+    PyObject *sum = added ? PyNumber_Add(held, added) : NULL;
+    Py_DECREF(held);
+    Py_XDECREF(added);
+    if (sum == NULL) return -1;
+    int ok = PyObject_SetAttr(target->state, S_held, sum);
+    Py_DECREF(sum);
+    if (ok < 0) return -1;
+    target->held = 0;
+    return 0;
+}
+
+/* Claim.from_content for a recorded claim's decoded state, or NULL without an error when the
+   state is not the plain shape (the reference then decodes and applies it). */
+static PyObject *claim_of(PyObject *fields, PyObject *originator_id, PyObject *position) {
+    PyObject *content = PyDict_GetItemWithError(fields, S_content);
+    if (content == NULL || !PyDict_CheckExact(content)) return NULL;
+    PyObject *source_id = PyDict_GetItemWithError(fields, S_source_id);
+    PyObject *timestamp = source_id ? PyDict_GetItemWithError(fields, S_timestamp) : NULL;
+    PyObject *recorded_by = timestamp ? PyDict_GetItemWithError(fields, S_recorded_by) : NULL;
+    PyObject *incident = recorded_by ? PyDict_GetItemWithError(content, S_incident) : NULL;
+    PyObject *field = incident ? PyDict_GetItemWithError(content, S_field) : NULL;
+    PyObject *value = field ? PyDict_GetItemWithError(content, S_value) : NULL;
+    PyObject *evidence = value ? PyDict_GetItemWithError(content, S_evidence) : NULL;
+    if (evidence == NULL) return NULL;
+    PyObject *qualifier = PyDict_GetItemWithError(content, S_qualifier);
+    PyObject *said_by = qualifier || !PyErr_Occurred() ? PyDict_GetItemWithError(content, S_said_by) : NULL;
+    PyObject *hedge = said_by || !PyErr_Occurred() ? PyDict_GetItemWithError(content, S_hedge) : NULL;
+    PyObject *generic = hedge || !PyErr_Occurred() ? PyDict_GetItemWithError(content, S_generic) : NULL;
+    PyObject *credibility = generic || !PyErr_Occurred() ? PyDict_GetItemWithError(content, S_credibility) : NULL;
+    PyObject *note = credibility || !PyErr_Occurred() ? PyDict_GetItemWithError(content, S_note) : NULL;
+    if (PyErr_Occurred()) return NULL;
+    PyObject *items[19] = {
+        originator_id, incident, field, value, qualifier ? qualifier : S_exact, source_id, evidence, timestamp,
+        recorded_by, position, said_by ? said_by : Py_None, hedge ? hedge : Py_None, generic ? generic : Py_False,
+        credibility ? credibility : Py_None, note ? note : Py_None, Py_False, Py_None, S_normal, Py_None,
+    };
+    PyObject *row = PyTuple_New(19);
+    if (row == NULL) return NULL;
+    for (int i = 0; i < 19; i++) PyTuple_SET_ITEM(row, i, Py_NewRef(items[i]));
+    PyObject *args = PyTuple_Pack(1, row); /* Claim(*row), as tuple.__new__(Claim, row) */
+    Py_DECREF(row);
+    if (args == NULL) return NULL;
+    PyObject *claim = PyTuple_Type.tp_new((PyTypeObject *)Claim, args, NULL);
+    Py_DECREF(args);
+    return claim;
+}
+
+/* TableState.put_claim(claim), then the incident's canonical slug added to `dirty`. */
+static int put_claim(Target *target, PyObject *claim, PyObject *dirty) {
+    PyObject *slug = PyTuple_GET_ITEM(claim, 1);
+    PyObject *claims = PyDict_GetItemWithError(target->incidents, slug);
+    if (claims == NULL) {
+        if (PyErr_Occurred() || bring_up_to_date(target, NULL) < 0) return -1;
+        claims = PyObject_CallMethodOneArg(target->state, A_incident, slug); /* read, and held from now on */
+        if (claims == NULL) return -1;
+        Py_DECREF(claims); /* held by the state's incidents */
+        if (!PyDict_CheckExact(claims)) {
+            PyErr_SetString(PyExc_TypeError, "fold_rows: state._incident() did not give a dict");
+            return -1;
+        }
+    }
+    int result = -1;
+    PyObject *key = PyObject_GetAttr(PyTuple_GET_ITEM(claim, 0), S_int);
+    PyObject *source = NULL, *citation = NULL, *canonical = NULL;
+    if (key == NULL) goto done;
+    int known = PyDict_Contains(claims, key);
+    if (known < 0) goto done;
+    if (!known) {
+        source = PyObject_GetAttr(PyTuple_GET_ITEM(claim, 5), S_int);
+        citation = source ? PyTuple_Pack(2, source, slug) : NULL;
+        if (citation == NULL || PyDict_SetItem(target->home, key, slug) < 0 ||
+            PySet_Add(target->citations, citation) < 0)
+            goto done;
+        target->held++;
+    }
+    if (PyDict_SetItem(claims, key, claim) < 0 || PySet_Add(target->changed, slug) < 0) goto done;
+    if (PyDict_GET_SIZE(target->encoded) > 0) { /* encoded.pop(slug, None) */
+        int encoded = PyDict_Contains(target->encoded, slug);
+        if (encoded < 0 || (encoded && PyDict_DelItem(target->encoded, slug) < 0)) goto done;
+    }
+    if (PyDict_GET_SIZE(target->aliases) == 0) {
+        canonical = Py_NewRef(slug);
+    } else {
+        canonical = PyObject_CallMethodOneArg(target->state, A_canonical, slug);
+        if (canonical == NULL) goto done;
+    }
+    result = PySet_Add(dirty, canonical);
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(source);
+    Py_XDECREF(citation);
+    Py_XDECREF(canonical);
+    return result;
+}
+
+/* The fold's running transaction: its time, the incidents it touched, the last position. */
+typedef struct {
+    PyObject *at, *dirty, *last_position, *last_changed;
+} Running;
+
+/* `fold`'s step before applying an event recorded at `at`: a new transaction time ends the
+   running transaction (end_transaction(dirty, at, False)). */
+static int enter(Running *run, Target *target, PyObject *at, PyObject *end_transaction) {
+    if (run->at != NULL && run->at != at) {
+        int differs = PyObject_RichCompareBool(at, run->at, Py_NE);
+        if (differs < 0) return -1;
+        if (differs) {
+            if (bring_up_to_date(target, run->last_position) < 0) return -1;
+            PyObject *done = PyObject_CallFunctionObjArgs(end_transaction, run->dirty, run->at, Py_False, NULL);
+            if (done == NULL) return -1;
+            Py_DECREF(done);
+            Py_SETREF(run->dirty, PySet_New(NULL));
+            if (run->dirty == NULL) return -1;
+        }
+    }
+    Py_XSETREF(run->at, Py_NewRef(at));
+    if (run->last_changed == NULL || run->last_changed == Py_None) {
+        Py_XSETREF(run->last_changed, Py_NewRef(at));
+    } else {
+        int later = PyObject_RichCompareBool(at, run->last_changed, Py_GT);
+        if (later < 0) return -1;
+        if (later) Py_SETREF(run->last_changed, Py_NewRef(at));
+    }
+    return 0;
+}
+
+/* One row the Python functions decode and apply, as the reference does every row. */
+static int apply_in_python(Running *run, Target *target, PyObject *row, PyObject *position, PyObject *decode_row,
+                           PyObject *apply_event, PyObject *end_transaction) {
+    PyObject *logged = PyObject_CallOneArg(decode_row, row);
+    if (logged == NULL) return -1;
+    int result = -1;
+    PyObject *at = PyObject_GetAttrString(logged, "recorded_at");
+    PyObject *event = at ? PyObject_GetAttrString(logged, "event") : NULL;
+    PyObject *touched = NULL, *iterator = NULL, *slug;
+    if (event == NULL || enter(run, target, at, end_transaction) < 0) goto done;
+    if (bring_up_to_date(target, run->last_position) < 0) goto done; /* as `fold` leaves them */
+    touched = PyObject_CallFunctionObjArgs(apply_event, target->state, position, event, NULL);
+    if (touched == NULL || (iterator = PyObject_GetIter(touched)) == NULL) goto done;
+    while ((slug = PyIter_Next(iterator)) != NULL) {
+        int ok = PySet_Add(run->dirty, slug);
+        Py_DECREF(slug);
+        if (ok < 0) goto done;
+    }
+    if (PyErr_Occurred()) goto done;
+    result = 0;
+done:
+    Py_DECREF(logged);
+    Py_XDECREF(at);
+    Py_XDECREF(event);
+    Py_XDECREF(touched);
+    Py_XDECREF(iterator);
+    return result;
+}
+
+/* A recorded claim's row folded here: 1; not the plain shape, for Python: 0; error: -1. */
+static int fold_claim_row(Running *run, Target *target, PyObject *row, PyObject *position,
+                          PyObject *end_transaction) {
+    PyObject *originator = PyTuple_GET_ITEM(row, 1), *stored = PyTuple_GET_ITEM(row, 4);
+    PyObject *data = PyBytes_CheckExact(stored) ? Py_NewRef(stored) : PyBytes_FromObject(stored);
+    if (data == NULL) return -1;
+    PyObject *fields = PyObject_CallOneArg(target->decode_state, data);
+    Py_DECREF(data);
+    if (fields == NULL) return -1;
+    int result = 0;
+    PyObject *originator_id = NULL, *claim = NULL;
+    if (!PyDict_CheckExact(fields)) goto done;
+    int upcast = PyDict_Contains(fields, S_class_version);
+    if (upcast != 0) {
+        result = upcast < 0 ? -1 : 0;
+        goto done;
+    }
+    originator_id = PyUnicode_CheckExact(originator) ? uuid_of_text(originator)
+                                                     : Py_NewRef(originator); /* SQLite keeps ids as text */
+    if (originator_id == NULL) {
+        result = -1;
+        goto done;
+    }
+    claim = claim_of(fields, originator_id, position);
+    if (claim == NULL) {
+        result = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    if (enter(run, target, PyTuple_GET_ITEM(claim, 7), end_transaction) < 0 ||
+        put_claim(target, claim, run->dirty) < 0) {
+        result = -1;
+        goto done;
+    }
+    result = 1;
+done:
+    Py_DECREF(fields);
+    Py_XDECREF(originator_id);
+    Py_XDECREF(claim);
+    return result;
+}
+
+static PyObject *fold_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    /* fold_rows(rows, state, decode_state, decode_row, apply_event, end_transaction) ->
+       (last position, last transaction time): `fold` of the rows into `state`; claims' states
+       decoded by decode_state(bytes), other rows by decode_row(row) and applied by
+       apply_event(state, position, event); end_transaction(dirty, at, final) ends each
+       transaction (final: the last one, after the rows ran out). */
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "chronology._fold is not configured");
+        return NULL;
+    }
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "fold_rows(rows, state, decode_state, decode_row, apply_event, end_transaction)");
+        return NULL;
+    }
+    PyObject *decode_row = args[3], *apply_event = args[4], *end_transaction = args[5];
+    Target target = {0};
+    Running run = {NULL, NULL, NULL, NULL};
+    PyObject *iterator = NULL, *row = NULL, *result = NULL;
+    if (take_target(&target, args[1], args[2]) < 0) return NULL;
+    run.dirty = PySet_New(NULL);
+    run.last_position = PyLong_FromLong(0);
+    if (run.dirty == NULL || run.last_position == NULL || (iterator = PyObject_GetIter(args[0])) == NULL) goto done;
+    while ((row = PyIter_Next(iterator)) != NULL) {
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 5) {
+            PyErr_SetString(PyExc_TypeError, "a log row is (position, originator id, version, topic, state)");
+            goto done;
+        }
+        PyObject *position = PyTuple_GET_ITEM(row, 0), *topic = PyTuple_GET_ITEM(row, 3);
+        int folded = 0;
+        if (PyUnicode_Check(topic)) {
+            int is_claim = PyUnicode_Compare(topic, claim_topic) == 0;
+            if (is_claim && (folded = fold_claim_row(&run, &target, row, position, end_transaction)) < 0) goto done;
+        }
+        if (!folded &&
+            apply_in_python(&run, &target, row, position, decode_row, apply_event, end_transaction) < 0)
+            goto done;
+        Py_SETREF(run.last_position, Py_NewRef(position));
+        Py_CLEAR(row);
+    }
+    if (PyErr_Occurred()) goto done;
+    if (bring_up_to_date(&target, run.at != NULL ? run.last_position : NULL) < 0) goto done;
+    if (run.at != NULL) {
+        PyObject *ended = PyObject_CallFunctionObjArgs(end_transaction, run.dirty, run.at, Py_True, NULL);
+        if (ended == NULL) goto done;
+        Py_DECREF(ended);
+    }
+    result = PyTuple_Pack(2, run.last_position, run.last_changed ? run.last_changed : Py_None);
+done:
+    Py_XDECREF(row);
+    Py_XDECREF(iterator);
+    Py_XDECREF(run.at);
+    Py_XDECREF(run.dirty);
+    Py_XDECREF(run.last_position);
+    Py_XDECREF(run.last_changed);
+    release_target(&target);
+    return result;
+}
+
+/* --- configuration ------------------------------------------------------------------------- */
+
+static const char *CLAIM_FIELDS[19] = {
+    "id", "incident", "field", "value", "qualifier", "source_id", "evidence", "recorded_at", "recorded_by",
+    "position", "said_by", "hedge", "generic", "credibility", "note", "retracted", "retraction_reason", "rank",
+    "rank_reason",
+};
+
+static PyObject *configure(PyObject *module, PyObject *names) {
+    /* configure(names): the Claim class, uuid_from_text, the UUID class and the safety
+       `uuid_from_int` gives a UUID, and the topic of a recorded claim. */
+    if (!PyDict_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "configure() takes a dict");
+        return NULL;
+    }
+    if (take(names, "Claim", &Claim) < 0 || take(names, "uuid_from_text", &uuid_from_text) < 0 ||
+        take(names, "claim_topic", &claim_topic) < 0 || take(names, "UUID", &UUID) < 0 ||
+        take(names, "unknown_safety", &unknown_safety) < 0)
+        return NULL;
+    if (!PyType_Check(UUID)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): UUID must be a class");
+        return NULL;
+    }
+    Py_XSETREF(uuid_int_slot, PyObject_GetAttrString(UUID, "int"));
+    Py_XSETREF(uuid_safety_slot, PyObject_GetAttrString(UUID, "is_safe"));
+    if (uuid_int_slot == NULL || uuid_safety_slot == NULL) return NULL;
+    if (Py_TYPE(uuid_int_slot)->tp_descr_set == NULL || Py_TYPE(uuid_safety_slot)->tp_descr_set == NULL) {
+        PyErr_SetString(PyExc_TypeError, "configure(): UUID.int and UUID.is_safe must be slots");
+        return NULL;
+    }
+    if (EMPTY == NULL && (EMPTY = PyTuple_New(0)) == NULL) return NULL;
+    PyObject *fields = PyObject_GetAttrString(Claim, "_fields");
+    if (fields == NULL) return NULL;
+    int same = PyType_Check(Claim) && PyType_IsSubtype((PyTypeObject *)Claim, &PyTuple_Type) &&
+               PyTuple_Check(fields) && PyTuple_GET_SIZE(fields) == 19;
+    for (Py_ssize_t i = 0; same && i < 19; i++)
+        same = PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(fields, i), CLAIM_FIELDS[i]) == 0;
+    Py_DECREF(fields);
+    if (!same) {
+        PyErr_SetString(PyExc_TypeError, "configure(): Claim is not the named tuple this module builds");
+        return NULL;
+    }
+    if (!PyUnicode_Check(claim_topic)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): claim_topic must be a str");
+        return NULL;
+    }
+    if (intern(&S_content, "content") < 0 || intern(&S_class_version, "class_version") < 0 ||
+        intern(&S_source_id, "source_id") < 0 || intern(&S_timestamp, "timestamp") < 0 ||
+        intern(&S_recorded_by, "recorded_by") < 0 || intern(&S_incident, "incident") < 0 ||
+        intern(&S_field, "field") < 0 || intern(&S_value, "value") < 0 || intern(&S_qualifier, "qualifier") < 0 ||
+        intern(&S_evidence, "evidence") < 0 || intern(&S_said_by, "said_by") < 0 || intern(&S_hedge, "hedge") < 0 ||
+        intern(&S_generic, "generic") < 0 || intern(&S_credibility, "credibility") < 0 ||
+        intern(&S_note, "note") < 0 || intern(&S_exact, "exact") < 0 || intern(&S_normal, "normal") < 0 ||
+        intern(&S_int, "int") < 0 || intern(&S_position, "position") < 0 || intern(&S_held, "_held") < 0 ||
+        intern(&A_incidents, "_incidents") < 0 || intern(&A_home, "_home") < 0 ||
+        intern(&A_citations, "_citations") < 0 || intern(&A_changed, "_changed") < 0 ||
+        intern(&A_encoded, "_encoded") < 0 || intern(&A_aliases, "aliases") < 0 ||
+        intern(&A_incident, "_incident") < 0 || intern(&A_canonical, "canonical") < 0)
+        return NULL;
+    configured = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"fold_rows", (PyCFunction)(void (*)(void))fold_rows, METH_FASTCALL,
+     "fold_rows(rows, state, decode_state, decode_row, apply_event, end_transaction): as projection.fold."},
+    {"configure", configure, METH_O, "configure(names): Claim, uuid_from_text, UUID, unknown_safety, claim_topic."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT, "chronology._fold",
+    "The log's rows folded into the projection's table state in C; chronology/projection.py is the reference.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__fold(void) {
+    return PyModule_Create(&module_definition);
+}

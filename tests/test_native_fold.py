@@ -1,0 +1,158 @@
+"""The log's rows folded in C (`chronology._fold`) leave the projection exactly as the Python
+fold leaves it (`projection.fold` over the decoded rows): the same tables after a rebuild, the
+same held state and transaction ends, and the same errors for rows it hands to Python."""
+
+from __future__ import annotations
+
+import os
+from uuid import UUID
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from chronology import projection
+from chronology.archive import Archive
+from chronology.projection import Database, Projection, TableState, fold_rows
+from cli import cli
+from tests.conftest import EVENTS
+from tests.test_parallel import (
+    all_rows,
+    corrected_archive,
+    small_batches,  # noqa: F401 (a fixture the rebuilds use)
+)
+
+if projection._folding is None:
+    if os.environ.get("CI"):
+        pytest.fail("chronology._fold was not built (is a C compiler installed?)", pytrace=False)
+    pytest.skip("chronology._fold was not built here (no C compiler at install)", allow_module_level=True)
+
+
+@pytest.fixture
+def in_python(monkeypatch):
+    """Run the block with the Python fold (the reference): `with in_python(): ...`."""
+
+    class Switch:
+        def __enter__(self):
+            monkeypatch.setattr(projection, "_folding", None)
+
+        def __exit__(self, *exc):
+            monkeypatch.undo()
+
+    return Switch
+
+
+@pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("hold_at_most", [projection.HOLD_AT_MOST, 0])
+@pytest.mark.parametrize("parallel_from", [None, 0])
+def test_a_rebuild_folded_in_c_leaves_every_table_as_the_python_fold_does(
+    chron, monkeypatch, in_python, hold_at_most, parallel_from
+):
+    """Retractions, rankings, merges, links, grades and amendments among the claims, written
+    out once or after every transaction (the held state's bookkeeping across write-outs),
+    with or without the helper process."""
+    archive = corrected_archive(chron)
+    archive.amend("consultancy-2020-03-12-al-taji-strike-brief", {"publisher": "Reuters"}, "same newsroom")
+    monkeypatch.setattr(projection, "HOLD_AT_MOST", hold_at_most)
+    with in_python():
+        reference = Projection(archive, parallel_from=parallel_from).rebuild()
+        expected = all_rows(reference)
+        reference.close()
+    folded = Projection(archive, parallel_from=parallel_from).rebuild()
+    assert all_rows(folded) == expected
+    folded.close()
+    assert len(expected["chron_incidents"]) >= 10 and expected["chron_aliases"]
+
+
+class Noted:
+    """A fold's transaction ends as its callbacks saw them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def refresh(self, state, views, slugs, at, policy) -> None:
+        self.calls.append(("refresh", sorted(slugs), at, state.position, state._held))
+
+    def after_transaction(self, position, at) -> None:
+        self.calls.append(("after", position, at))
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def folded(store: str, rows: list[tuple]) -> tuple:
+    """`fold_rows` of `rows` into the store's (empty) table state, rolled back after: the
+    result, what the state holds, and each transaction end."""
+    archive = Archive(store)
+    db = Database.for_archive(archive)
+    try:
+        with db.transaction() as tx:
+            state = TableState(tx, archive.incident_of_claim, empty=True)
+            noted = Noted()
+            result = fold_rows(
+                state, None, rows, archive, after_transaction=noted.after_transaction, refresh_views=noted.refresh
+            )
+            claims = {
+                slug: {key: (tuple(c), [type(v) for v in c], c.id.is_safe) for key, c in held.items()}
+                for slug, held in state._incidents.items()
+            }
+            outcome = (
+                (result.last_position, result.last_changed, result.recomputed),
+                (claims, dict(state._home), set(state._citations), set(state._changed), state._held, state.position),
+                noted.calls,
+            )
+            raise _RolledBack  # a merge writes its alias at once: leave the store as it was
+    except _RolledBack:
+        return outcome
+    finally:
+        db.close()
+
+
+def log_rows(store: str) -> list[tuple]:
+    archive = Archive(store)
+    db = Database.for_archive(archive)
+    with db.transaction(write=False) as tx:
+        rows = [tuple(row) for row in tx.rows(*archive.log_select(0))]
+    db.close()
+    return rows
+
+
+def test_claims_folded_in_c_are_held_as_the_python_fold_holds_them(chron, in_python):
+    """Every field of every claim (same values, same types, same UUIDs), the citations and
+    held counts, and each transaction end with the state as the callbacks saw it."""
+    corrected_archive(chron)
+    rows = log_rows(chron.store)
+    with in_python():
+        expected = folded(chron.store, rows)
+    assert folded(chron.store, rows) == expected
+    assert len(expected[2]) > 5 and expected[1][4] > 100
+
+
+def test_ids_in_any_form_sqlite_may_hold_are_read_as_python_reads_them(sqlite_store, in_python):
+    """Upper-case hex is parsed in C; an id with hyphens goes to the Python function."""
+    result = CliRunner().invoke(cli, ["--store", sqlite_store, "ingest", str(EVENTS)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = log_rows(sqlite_store)
+    varied = [
+        (p, str(UUID(i)) if n % 3 == 1 else i.upper() if n % 3 == 2 else i, v, t, s)
+        for n, (p, i, v, t, s) in enumerate(rows)
+    ]
+    with in_python():
+        expected = folded(sqlite_store, varied)
+    assert folded(sqlite_store, varied) == expected == folded(sqlite_store, rows)
+
+
+def test_a_claim_row_the_c_fold_cannot_take_fails_as_in_python(bundled, in_python):
+    """A recorded claim without its evidence: handed to the Python decoding and fold, which
+    raise what they raise on their own."""
+    rows = log_rows(bundled.store)
+    at = next(n for n, row in enumerate(rows) if row[3] == "chronology:Claim.Recorded")
+    state = orjson.loads(rows[at][4])
+    del state["content"]["evidence"]
+    rows[at] = (*rows[at][:4], orjson.dumps(state))
+    with in_python(), pytest.raises(KeyError) as in_python_error:
+        folded(bundled.store, rows)
+    with pytest.raises(KeyError) as in_c_error:
+        folded(bundled.store, rows)
+    assert str(in_c_error.value) == str(in_python_error.value) == "'evidence'"
