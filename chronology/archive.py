@@ -435,13 +435,20 @@ class Archive(Application):
 
     # --- reading -----------------------------------------------------------------------------
 
-    def incident_of_claim(self, claim_id: UUID) -> str | None:
+    def incident_of_claim(self, claim_id: UUID, read: Any = None) -> str | None:
         """The slug a claim was recorded under, from its `Claim.Recorded` event (None if the log
-        holds no such claim)."""
-        stored = self.recorder.select_events(claim_id, lte=1)
-        if not stored or stored[0].topic != domain.Claim.Recorded.TOPIC:
+        holds no such claim), found by the log's index of aggregate ids. `read(sql, params)`:
+        the rows of a SELECT on a connection of the caller's (the projection's, within its
+        transaction: `Transaction.rows`); by default the archive's own."""
+        table, position, mark = self._events_table()
+        sql = (
+            f"SELECT {position}, originator_id, originator_version, topic, state FROM {table}"
+            f" WHERE originator_id = {mark} AND originator_version = 1"
+        )
+        rows = (read or self._rows)(sql, (claim_id if self.is_postgres else claim_id.hex,))
+        if not rows or rows[0][3] != domain.Claim.Recorded.TOPIC:
             return None
-        return self.mapper.to_domain_event(stored[0]).content["incident"]
+        return self.decode_row(tuple(rows[0])).event.content["incident"]
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -254,7 +254,13 @@ class Projection:
                 else:
                     source = {"events": chain.extending(self.archive.decoded(rows))}
                 result = fold_into_tables(
-                    tx, self.archive, **source, empty=empty, helper=helper, also_flush=chain.flush
+                    tx,
+                    self.archive,
+                    **source,
+                    empty=empty,
+                    helper=helper,
+                    also_flush=chain.flush,
+                    locate_claim=lambda claim_id: self.archive.incident_of_claim(claim_id, tx.rows),
                 )
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
@@ -325,14 +331,16 @@ def fold_into_tables(
     policy: Policy = balanced,
     helper: bool = False,
     also_flush: Callable[[], None] | None = None,
+    locate_claim: Callable[[UUID], str | None] | None = None,
 ) -> FoldResult:
     """`fold` into the projection's tables within `tx` (`TableState`, `TableViews`) of either
     decoded `events` or the log's `rows` as read (`fold_rows`, which decodes them itself): rows
     are written out whenever more than `HOLD_AT_MOST` are held, and at the end, so a fold of
     any size takes bounded memory. `empty`: the tables hold nothing yet. `helper`: build views
     in a helper process too (`chronology.parallel`). `also_flush` writes out whatever else the
-    caller holds (the digest chain) at the same moments."""
-    state = TableState(tx, archive.incident_of_claim, empty=empty)
+    caller holds (the digest chain) at the same moments. `locate_claim`: the slug a claim was
+    recorded under (`TableState.locate_claim`; by default `archive.incident_of_claim`)."""
+    state = TableState(tx, locate_claim or archive.incident_of_claim, empty=empty)
     views = TableViews(tx, empty=empty)
     transactions: list[tuple[int, int]] = []
     """(last position, transaction time in µs) of each transaction folded, for `log_as_of`."""
