@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from chronology.errors import LogIntegrityError
+from chronology.transcoder import uuid_from_text
 
 GENESIS = hashlib.sha256(b"chronology-log-v1").hexdigest()
 
@@ -77,11 +78,27 @@ class Chain:
         """Pass `events` through, adding each one (beyond the chain's end) to the chain."""
         for logged in events:
             if logged.position > self.position:
-                self.head = next_link(self.head, logged.originator_id, logged.version, logged.topic, logged.state)
-                self.count += 1
-                self.position = logged.position
-                self._rows.append((logged.position, self.count, self.head))
+                self._add(logged.position, logged.originator_id, logged.version, logged.topic, logged.state)
             yield logged
+
+    def extending_rows(self, rows: Iterable[tuple]) -> Iterator[tuple]:
+        """`extending` for the log's rows as `Archive.log_select` gives them, undecoded (SQLite
+        keeps ids as text)."""
+        for row in rows:
+            position, originator_id, version, topic, state = row
+            if position > self.position:
+                if not isinstance(originator_id, UUID):
+                    originator_id = uuid_from_text(originator_id)
+                self._add(
+                    position, originator_id, version, topic, bytes(state) if isinstance(state, memoryview) else state
+                )
+            yield row
+
+    def _add(self, position: int, originator_id: UUID, version: int, topic: str, state: bytes) -> None:
+        self.head = next_link(self.head, originator_id, version, topic, state)
+        self.count += 1
+        self.position = position
+        self._rows.append((position, self.count, self.head))
 
     def flush(self) -> None:
         if self._rows:

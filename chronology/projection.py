@@ -243,20 +243,13 @@ class Projection:
                 for _ in chain.extending(self.archive.read_raw(after=chain.position, upto=position)):
                     pass
             helper = self.parallel_from is not None and self.archive.max_position() - position >= self.parallel_from
-            # The log is read in this transaction too: one snapshot, streamed on this connection.
-            # When the digest chain already covers it (a rebuild), its rows are folded as read,
-            # up to the chain's end; otherwise they are decoded first, for the chain to take in.
-            covered = chain.position >= self.archive.max_position()
-            upto = chain.position if covered else None
-            with tx.stream(*self.archive.log_select(after=position, upto=upto)) as rows:
-                if covered:
-                    source: dict[str, Any] = {"rows": rows}
-                else:
-                    source = {"events": chain.extending(self.archive.decoded(rows))}
+            # The log is read in this transaction too: one snapshot, streamed on this connection,
+            # its rows taken into the digest chain (those beyond its end) and folded as read.
+            with tx.stream(*self.archive.log_select(after=position)) as rows:
                 result = fold_into_tables(
                     tx,
                     self.archive,
-                    **source,
+                    rows=chain.extending_rows(rows),
                     empty=empty,
                     helper=helper,
                     also_flush=chain.flush,
