@@ -422,7 +422,11 @@ class TableState:
 
     Rows read or written are held in memory and written with one `executemany` per table at
     `flush()`, inside the same transaction; reads see them first. `empty=True` says the tables
-    held nothing when the transaction began (a rebuild), so slugs not yet held need no lookup."""
+    held nothing when the transaction began (a rebuild), so slugs not yet held need no lookup.
+
+    `chronology/_fold.c` puts claims into `_incidents`, `_home`, `_citations`, `_changed` and
+    `_encoded` itself, as `put_claim` does, and adds to `_held`: a change to how these are kept
+    is a change there too (tests/test_native_fold.py compares the two)."""
 
     def __init__(self, tx: Transaction, locate_claim: Any = None, empty: bool = False) -> None:
         self.tx = tx
