@@ -163,12 +163,14 @@ static PyObject *claim_of(PyObject *fields, PyObject *originator_id, PyObject *p
 static int put_claim(Target *target, PyObject *claim, PyObject *dirty) {
     PyObject *slug = PyTuple_GET_ITEM(claim, 1);
     PyObject *claims = PyDict_GetItemWithError(target->incidents, slug);
-    if (claims == NULL) {
+    if (claims != NULL) {
+        Py_INCREF(claims);
+    } else {
         if (PyErr_Occurred() || bring_up_to_date(target, NULL) < 0) return -1;
         claims = PyObject_CallMethodOneArg(target->state, A_incident, slug); /* read, and held from now on */
         if (claims == NULL) return -1;
-        Py_DECREF(claims); /* held by the state's incidents */
         if (!PyDict_CheckExact(claims)) {
+            Py_DECREF(claims);
             PyErr_SetString(PyExc_TypeError, "fold_rows: state._incident() did not give a dict");
             return -1;
         }
@@ -200,6 +202,7 @@ static int put_claim(Target *target, PyObject *claim, PyObject *dirty) {
     }
     result = PySet_Add(dirty, canonical);
 done:
+    Py_DECREF(claims);
     Py_XDECREF(key);
     Py_XDECREF(source);
     Py_XDECREF(citation);
