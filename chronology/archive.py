@@ -440,11 +440,8 @@ class Archive(Application):
         holds no such claim), found by the log's index of aggregate ids. `read(sql, params)`:
         the rows of a SELECT on a connection of the caller's (the projection's, within its
         transaction: `Transaction.rows`); by default the archive's own."""
-        table, position, mark = self._events_table()
-        sql = (
-            f"SELECT {position}, originator_id, originator_version, topic, state FROM {table}"
-            f" WHERE originator_id = {mark} AND originator_version = 1"
-        )
+        select, _position, mark = self._log_rows()
+        sql = f"{select} WHERE originator_id = {mark} AND originator_version = 1"
         rows = (read or self._rows)(sql, (claim_id if self.is_postgres else claim_id.hex,))
         if not rows or rows[0][3] != domain.Claim.Recorded.TOPIC:
             return None
@@ -466,18 +463,15 @@ class Archive(Application):
         the rows with `decoded`. Straight from the recorder's table, by its notification id:
         the same rows, order and bounds as eventsourcing's `select_notifications`, without a
         notification object per row."""
-        table, position, mark = self._events_table()
-        sql = (
-            f"SELECT {position}, originator_id, originator_version, topic, state FROM {table}"
-            f" WHERE {position} > {mark} AND {position} <= {mark} ORDER BY {position}"
-        )
+        select, position, mark = self._log_rows()
+        sql = f"{select} WHERE {position} > {mark} AND {position} <= {mark} ORDER BY {position}"
         return sql, (after, upto if upto is not None else 2**63 - 1)
 
     def _row_batches(self, after: int, upto: int | None, batch: int = 5000) -> Iterator[list[tuple]]:
         """The log's rows after `after` (up to `upto`), `batch` at a time, as `_rows` gives
         them: `log_select`, one SELECT per batch on the archive's own connection."""
         sql, (last, stop) = self.log_select(after, upto)
-        sql += f" LIMIT {self._events_table()[2]}"
+        sql += f" LIMIT {self._log_rows()[2]}"
         while True:
             rows = self._rows(sql, (last, stop, batch))
             yield rows
@@ -490,7 +484,7 @@ class Archive(Application):
         order, decoded: found by the log's index of aggregate ids, so that what one incident
         needs costs in proportion to it, not to the log."""
         ids = sorted(set(originator_ids), key=lambda i: i.int)
-        table, position, mark = self._events_table()
+        select, position, mark = self._log_rows()
         found = []
         for start in range(0, len(ids), batch):
             part = ids[start : start + batch]
@@ -498,19 +492,17 @@ class Archive(Application):
                 among, params = "= ANY(%s)", (part, upto)
             else:
                 among, params = f"IN ({', '.join('?' for _ in part)})", (*(i.hex for i in part), upto)
-            found += self._rows(
-                f"SELECT {position}, originator_id, originator_version, topic, state FROM {table}"
-                f" WHERE originator_id {among} AND {position} <= {mark}",
-                params,
-            )
+            found += self._rows(f"{select} WHERE originator_id {among} AND {position} <= {mark}", params)
         found.sort(key=lambda row: row[0])
         return [self._decoded(logged) for logged in self._logged(found)]
 
-    def _events_table(self) -> tuple[str, str, str]:
-        """The log's table, its position column and the store's placeholder, for raw SELECTs."""
+    def _log_rows(self) -> tuple[str, str, str]:
+        """For raw SELECTs of the log: "SELECT position, originator id, version, topic, state
+        FROM" its table, then the position column and the store's placeholder."""
+        table, position, mark = self.recorder.events_table_name, "rowid", "?"
         if self.is_postgres:
-            return f"{self.recorder.datastore.schema}.{self.recorder.events_table_name}", "notification_id", "%s"
-        return self.recorder.events_table_name, "rowid", "?"
+            table, position, mark = f"{self.recorder.datastore.schema}.{table}", "notification_id", "%s"
+        return f"SELECT {position}, originator_id, originator_version, topic, state FROM {table}", position, mark
 
     def _rows(self, sql: str, params: tuple) -> list[tuple]:
         """The rows of one SELECT of (position, id, version, topic, state) from the log."""

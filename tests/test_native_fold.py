@@ -5,6 +5,7 @@ same held state and transaction ends, and the same errors for rows it hands to P
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from uuid import UUID
 
 import orjson
@@ -28,25 +29,19 @@ if projection._folding is None:
     pytest.skip("chronology._fold was not built here (no C compiler at install)", allow_module_level=True)
 
 
-@pytest.fixture
-def in_python(monkeypatch):
-    """Run the block with the Python fold (the reference): `with in_python(): ...`."""
-
-    class Switch:
-        def __enter__(self):
-            monkeypatch.setattr(projection, "_folding", None)
-
-        def __exit__(self, *exc):
-            monkeypatch.undo()
-
-    return Switch
+@contextmanager
+def in_python():
+    """The block runs the Python fold (the reference), every other patch left in place."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(projection, "_folding", None)
+        yield
 
 
 @pytest.mark.usefixtures("small_batches")
 @pytest.mark.parametrize("hold_at_most", [projection.HOLD_AT_MOST, 0])
 @pytest.mark.parametrize("parallel_from", [None, 0])
 def test_a_rebuild_folded_in_c_leaves_every_table_as_the_python_fold_does(
-    chron, monkeypatch, in_python, hold_at_most, parallel_from
+    chron, monkeypatch, hold_at_most, parallel_from
 ):
     """Retractions, rankings, merges, links, grades and amendments among the claims, written
     out once or after every transaction (the held state's bookkeeping across write-outs),
@@ -118,7 +113,7 @@ def log_rows(store: str) -> list[tuple]:
     return rows
 
 
-def test_claims_folded_in_c_are_held_as_the_python_fold_holds_them(chron, in_python):
+def test_claims_folded_in_c_are_held_as_the_python_fold_holds_them(chron):
     """Every field of every claim (same values, same types, same UUIDs), the citations and
     held counts, and each transaction end with the state as the callbacks saw it."""
     corrected_archive(chron)
@@ -129,7 +124,7 @@ def test_claims_folded_in_c_are_held_as_the_python_fold_holds_them(chron, in_pyt
     assert len(expected[2]) > 5 and expected[1][4] > 100
 
 
-def test_ids_in_any_form_sqlite_may_hold_are_read_as_python_reads_them(sqlite_store, in_python):
+def test_ids_in_any_form_sqlite_may_hold_are_read_as_python_reads_them(sqlite_store):
     """Upper-case hex is parsed in C; an id with hyphens goes to the Python function."""
     result = CliRunner().invoke(cli, ["--store", sqlite_store, "ingest", str(EVENTS)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -143,7 +138,7 @@ def test_ids_in_any_form_sqlite_may_hold_are_read_as_python_reads_them(sqlite_st
     assert folded(sqlite_store, varied) == expected == folded(sqlite_store, rows)
 
 
-def test_a_claim_row_the_c_fold_cannot_take_fails_as_in_python(bundled, in_python):
+def test_a_claim_row_the_c_fold_cannot_take_fails_as_in_python(bundled):
     """A recorded claim without its evidence: handed to the Python decoding and fold, which
     raise what they raise on their own."""
     rows = log_rows(bundled.store)
