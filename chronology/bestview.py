@@ -17,10 +17,12 @@ from uuid import UUID
 
 import orjson
 
+from chronology import accelerated
 from chronology.domain import incident_id
 from chronology.fields import CATALOG
 from chronology.records import Claim, Link, Source
 from chronology.resolution import (
+    Alternative,
     FieldView,
     Policy,
     balanced,
@@ -187,6 +189,21 @@ def incident_view(
     )
 
 
+def view_body(
+    slug: str,
+    claims: Sequence[Claim],
+    sources: Mapping[UUID, Source],
+    links: Iterable[Link] = (),
+    aliases: Iterable[str] = (),
+    policy: Policy = balanced,
+) -> tuple[str, bytes]:
+    """(sort date, content JSON) of `incident_view(...)`: all the materialized projection keeps
+    of a view (with its digest). In C where `chronology._bestview` was built, without making the
+    view itself; this is the reference it is held to (tests/test_native_bestview.py)."""
+    view = incident_view(slug, claims, sources, links, aliases, policy)
+    return view.sort_key[0], view.content_json()
+
+
 def _grade(resolved: Mapping[str, FieldView], active: Sequence[Claim], sources: Mapping[UUID, Source]) -> str:
     if any(resolved[name].status == "disputed" for name in ("date", "location", "perpetrator") if name in resolved):
         return "contested"
@@ -197,3 +214,27 @@ def _grade(resolved: Mapping[str, FieldView], active: Sequence[Claim], sources: 
     if len(publishers) >= 2 or any(sources[c.source_id].reliability in "AB" for c in active):
         return "fair"
     return "weak"
+
+
+# --- the stored view in C -----------------------------------------------------------------------
+
+python_view_body = view_body
+"""The reference: `chronology._bestview` (C) does exactly these steps, faster."""
+
+_accelerated = accelerated.load(
+    "_bestview",
+    {
+        "Claim": Claim,
+        "FieldView": FieldView,
+        "Alternative": Alternative,
+        "resolve_distinct": resolve_distinct,
+        "balanced": balanced,
+        "incident_id": incident_id,
+        "field_order": field_order,
+        "UNDATED": UNDATED,
+        "dumps": orjson.dumps,
+        "dumps_options": {"option": orjson.OPT_SORT_KEYS},
+    },
+)
+if _accelerated is not None:
+    view_body = _accelerated.view_body  # noqa: F811

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
 
-from chronology.bestview import content_digest, incident_view
+from chronology.bestview import content_digest, view_body
 from chronology.records import Claim, Link, Source, decode_claims
 from chronology.resolution import Policy
 
@@ -91,9 +91,8 @@ def build_batch(incidents: Sequence[Incident], sources: Mapping[UUID, Source], p
         if claims is None:
             built.append((slug, None))
             continue
-        view = incident_view(slug, claims, sources, links, aliases, policy)
-        body = view.content_json()
-        built.append((slug, (view.sort_key[0], content_digest(body), body)))
+        sort_date, body = view_body(slug, claims, sources, links, aliases, policy)
+        built.append((slug, (sort_date, content_digest(body), body)))
     return built
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gc
+import itertools
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +30,7 @@ from uuid import UUID
 import orjson
 
 from chronology import accelerated, domain, parallel, transcoder
-from chronology.bestview import UNDATED, IncidentView, content_digest, incident_view
+from chronology.bestview import UNDATED, IncidentView, content_digest, incident_view, view_body
 from chronology.errors import DamagedView
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
@@ -133,6 +134,8 @@ def state_decoder() -> Callable[[bytes], Any]:
 
 def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced) -> None:
     """Rebuild the views of `slugs`; a content change is a new revision, dated `at`."""
+    if isinstance(views, TableViews):
+        return refresh_stored(state, views, slugs, at, policy)
     for slug in sorted(slugs):
         claims = current_claims(state, slug)
         if not claims:
@@ -143,6 +146,21 @@ def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, p
         digest = content_digest(body)
         revision, changed_at = next_revision(views.current(slug), digest, at)
         views.put(dataclasses.replace(view, revision=revision, changed_at=changed_at), digest, body)
+
+
+def refresh_stored(state: Any, views: TableViews, slugs: set[str], at: dt.datetime | None, policy: Policy) -> None:
+    """`refresh` for the materialized projection, which keeps only each view's stored form
+    (sort date, digest, content JSON): made by `view_body`, without the view itself."""
+    for slug in sorted(slugs):
+        claims = current_claims(state, slug)
+        if not claims:
+            views.drop(slug)
+            continue
+        links, aliases = state.links_of(slug), state.aliases_of(slug)
+        sort_date, body = view_body(slug, claims, cited_sources(state, claims), links, aliases, policy)
+        digest = content_digest(body)
+        revision, changed_at = next_revision(views.current(slug), digest, at)
+        views.put_row(slug, sort_date, digest, revision, changed_at, body)
 
 
 def next_revision(
@@ -243,22 +261,35 @@ class Projection:
                 for _ in chain.extending(self.archive.read_raw(after=chain.position, upto=position)):
                     pass
             helper = self.parallel_from is not None and self.archive.max_position() - position >= self.parallel_from
-            # The log is read in this transaction too: one snapshot, streamed on this connection,
-            # its rows taken into the digest chain (those beyond its end) and folded as read.
-            with tx.stream(*self.archive.log_select(after=position)) as rows:
+            runs = self._log_rows(tx, position, chain)
+            try:
                 result = fold_into_tables(
                     tx,
                     self.archive,
-                    rows=chain.extending_rows(rows),
+                    rows=itertools.chain.from_iterable(runs),
                     empty=empty,
                     helper=helper,
                     also_flush=chain.flush,
                     locate_claim=lambda claim_id: self.archive.incident_of_claim(claim_id, tx.rows),
                 )
+            finally:
+                runs.close()  # its cursor, within this transaction
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
             self.recomputed = result.recomputed
         return self
+
+    def _log_rows(self, tx: Transaction, position: int, chain: Chain) -> Iterator[Iterable[tuple]]:
+        """The log's rows after `position`, read in this transaction too (one snapshot,
+        streamed on this connection): first those the digest chain already covers, as read
+        (a rebuild's whole log), then those beyond its end, each taken into the chain as it
+        passes. Two runs of rows, for `itertools.chain.from_iterable`: the fold reads the
+        first straight from the cursor, with no Python step per row."""
+        if chain.position > position:
+            with tx.stream(*self.archive.log_select(after=position, upto=chain.position)) as rows:
+                yield rows
+        with tx.stream(*self.archive.log_select(after=max(position, chain.position))) as rows:
+            yield chain.extending_rows(rows)
 
     def rebuild(self) -> Projection:
         """Drop the materialized view and fold the whole log again, in one transaction."""

@@ -1,0 +1,104 @@
+"""Stored views made in C (`chronology._bestview`) come out byte for byte as
+chronology/bestview.py makes them (`view_body`: `incident_view`, then `content_json`): the
+Python module is the reference, the C one its faster copy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chronology import bestview, parallel, projection
+from chronology.bestview import incident_view
+from chronology.projection import Projection
+from chronology.records import Claim, Link, Source
+from tests.test_native_resolution import POLICIES, SOURCE_IDS, fields, sources
+from tests.test_parallel import all_rows, corrected_archive
+
+if bestview._accelerated is None:
+    if os.environ.get("CI"):
+        pytest.fail("chronology._bestview was not built (is a C compiler installed?)", pytrace=False)
+    pytest.skip("chronology._bestview was not built here (no C compiler at install)", allow_module_level=True)
+
+native = bestview._accelerated.view_body
+reference = bestview.python_view_body
+
+SLUGS = ["a-b", "strike-a", "strike-b", "camp-taji-2020"]
+
+
+@st.composite
+def incidents(draw):
+    """(slug, claims, links, aliases): fields of one incident, sometimes every claim retracted,
+    sometimes one id stated twice (the last one given counts), with analysts' links."""
+    found = [
+        c._replace(field=name) for name, claims in draw(st.lists(fields(), min_size=1, max_size=5)) for c in claims
+    ]
+    if draw(st.integers(0, 4)) == 0:
+        found = [c._replace(retracted=True) for c in found]
+    if draw(st.booleans()):
+        found.append(found[0]._replace(value=found[0].value, rank="deprecated"))
+    found = draw(st.permutations(found))
+    slug = draw(st.sampled_from(SLUGS))
+    relations = st.sampled_from(["responds_to", "part_of", "follows", "same_as"])
+    links = [Link(slug, draw(relations), draw(st.sampled_from(SLUGS)), n) for n in range(draw(st.integers(0, 3)))]
+    aliases = draw(st.lists(st.sampled_from(["old-name", "a-c", "zz-top"]), unique=True))
+    return slug, found, links, aliases
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(incidents(), sources(), st.sampled_from(POLICIES))
+def test_every_incident_is_stored_by_c_exactly_as_python_stores_it(incident, sources, policy):
+    slug, claims, links, aliases = incident
+    expected = reference(slug, claims, sources, links, aliases, policy)
+    assert native(slug, claims, sources, links, aliases, policy) == expected
+    view = incident_view(slug, claims, sources, links, aliases, policy)
+    assert expected == (view.sort_key[0], view.content_json())
+
+
+def test_the_defaults_are_no_links_no_aliases_and_the_balanced_policy():
+    claim = Claim(UUID(int=1), "a-b", "killed", 3, "exact", SOURCE_IDS[0], {}, dt.datetime(2026, 1, 1), "t", 1)
+    known = {SOURCE_IDS[0]: _source(SOURCE_IDS[0])}
+    assert native("a-b", [claim], known) == reference("a-b", [claim], known)
+    sort_date, body = native("a-b", [claim], known)
+    assert sort_date == bestview.UNDATED and b'"title":"a b"' in body
+
+
+def test_a_claim_citing_an_unknown_source_fails_alike():
+    claims = [
+        Claim(UUID(int=n), "a-b", "killed", n, "exact", SOURCE_IDS[n], {}, dt.datetime(2026, 1, 1), "t", n)
+        for n in (1, 2)
+    ]
+    with pytest.raises(KeyError):
+        reference("a-b", claims, {})
+    with pytest.raises(KeyError):
+        native("a-b", claims, {})
+
+
+def test_what_is_not_a_claim_is_refused():
+    with pytest.raises(TypeError, match="Claim records"):
+        native("a-b", [("not", "a", "claim")], {})
+    with pytest.raises(TypeError, match="view_body"):
+        native("a-b", [])
+
+
+def test_a_rebuild_stores_the_views_python_would_store(chron, monkeypatch):
+    """The materialized projection's every table, with views made by the reference instead."""
+    archive = corrected_archive(chron)
+    with monkeypatch.context() as patch:
+        patch.setattr(projection, "view_body", reference)
+        patch.setattr(parallel, "view_body", reference)
+        in_python = Projection(archive, parallel_from=None).rebuild()
+        expected = all_rows(in_python)
+        in_python.close()
+    in_c = Projection(archive, parallel_from=None).rebuild()
+    assert all_rows(in_c) == expected
+    in_c.close()
+    assert any(b'"contested"' in row[-1] for row in expected["chron_views"])
+
+
+def _source(source_id: UUID) -> Source:
+    return Source(id=source_id, key="s", publisher="P", title="s", published=dt.date(2020, 3, 1), reliability="C")
