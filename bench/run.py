@@ -45,8 +45,10 @@ from bench.synthetic import retractions, write_corpus  # noqa: E402
 from chronology import domain, resolution  # noqa: E402
 from chronology.archive import NATIVE as NATIVE_DECODING  # noqa: E402
 from chronology.archive import Archive  # noqa: E402
+from chronology.bestview import NATIVE as NATIVE_VIEWS  # noqa: E402
 from chronology.factfile import read_fact_file  # noqa: E402
 from chronology.plugins import load_plugins  # noqa: E402
+from chronology.projection import NATIVE as NATIVE_FOLDING  # noqa: E402
 from chronology.projection import Projection, collector_paused  # noqa: E402
 from chronology.replay import Filters, load_timeline, timeline_pages  # noqa: E402
 
@@ -359,7 +361,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = []
-    built = {"field resolution": resolution.NATIVE, "log decoding": NATIVE_DECODING}
+    built = {
+        "field resolution": resolution.NATIVE,
+        "log decoding": NATIVE_DECODING,
+        "folding": NATIVE_FOLDING,
+        "stored views": NATIVE_VIEWS,
+    }
     print("in C: " + ", ".join(f"{step} {'yes' if on else 'no'}" for step, on in built.items()), file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:
         for size in (int(s) for s in args.sizes.split(",")):

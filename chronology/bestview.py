@@ -236,5 +236,7 @@ _accelerated = accelerated.load(
         "dumps_options": {"option": orjson.OPT_SORT_KEYS},
     },
 )
+NATIVE = _accelerated is not None
+"""Whether stored views are made in C."""
 if _accelerated is not None:
     view_body = _accelerated.view_body  # noqa: F811

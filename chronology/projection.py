@@ -180,7 +180,8 @@ def current_claims(state: Any, slug: str) -> list[Claim]:
 
 def cited_sources(state: Any, claims: Iterable[Claim]) -> dict[UUID, Source]:
     """The sources `claims` cite, as the folded state knows them."""
-    return {sid: state.get_source(sid) for sid in {c.source_id for c in claims}}
+    cited = {c.source_id.int: c.source_id for c in claims}  # an int hashes in C, a UUID in Python
+    return {source_id: state.get_source(source_id) for source_id in cited.values()}
 
 
 def aggregates_of(state: Any, canonical: str, claims: list[Claim]) -> set[UUID]:
@@ -408,6 +409,8 @@ _folding = accelerated.load(
         "claim_topic": domain.Claim.Recorded.TOPIC,
     },
 )
+NATIVE = _folding is not None
+"""Whether the log's rows are folded in C."""
 
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 """What decoding a changed or cut row raises (orjson's JSONDecodeError is a ValueError)."""
@@ -509,8 +512,9 @@ class TableState:
         return claims
 
     def get_source(self, source_id: UUID) -> Source | None:
-        if source_id in self._sources:
-            return self._sources[source_id]
+        source = self._sources.get(source_id)
+        if source is not None:
+            return source
         row = self.tx.one("SELECT body FROM chron_sources WHERE id = ?", (str(source_id),))
         if row is None:
             return None
