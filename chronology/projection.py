@@ -35,7 +35,7 @@ from chronology.errors import DamagedView
 from chronology.integrity import Chain
 from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
 from chronology.resolution import Policy, balanced
-from chronology.state import apply_event, follow_aliases, has_link
+from chronology.state import Merges, apply_event, follow_aliases, has_link
 from chronology.transcoder import UuidMemo, tag, untag, uuid_from_text
 
 
@@ -445,7 +445,7 @@ def _id_text(texts: dict[int, str], number: int) -> str:
     return text
 
 
-class TableState:
+class TableState(Merges):
     """The fold's state kept in the projection tables (see `chronology.state.ArchiveState`).
 
     Claims are stored per incident: one `chron_incidents` row holds every claim recorded under
@@ -595,19 +595,18 @@ class TableState:
 
     def add_alias(self, old: str, new: str) -> None:
         self.aliases[old] = new
+        self.merges_changed()
         self.tx.upsert("chron_aliases", ("old", "new"), (old, new))
 
     def add_link(self, link: Link) -> None:
         if has_link(self.links, link):
             return
         self.links.append(link)
+        self.merges_changed()
         self.tx.execute(
             "INSERT INTO chron_links (incident, relation, other, position) VALUES (?, ?, ?, ?)",
             (link.incident, link.relation, link.other, link.position),
         )
-
-    def aliases_of(self, slug: str) -> list[str]:
-        return sorted(old for old in self.aliases if old != slug and self.canonical(old) == slug)
 
     def claims_of(self, slug: str) -> list[Claim]:
         """Every claim about the incident, under its own slug or any slug merged into it."""
@@ -640,13 +639,6 @@ class TableState:
             claims = _read_row("chron_incidents", slug, decode_claims, body, memo)
             found.update((c.id, c) for c in claims if c.id in wanted)
         return found
-
-    def links_of(self, slug: str) -> list[Link]:
-        return [
-            Link(slug, link.relation, self.canonical(link.other), link.position)
-            for link in self.links
-            if self.canonical(link.incident) == slug
-        ]
 
     def incident_slugs(self) -> list[str]:
         rows = self.tx.rows("SELECT slug FROM chron_incidents")

@@ -51,6 +51,42 @@ def has_link(links: list[Link], link: Link) -> bool:
     return any((x.incident, x.relation, x.other) == (link.incident, link.relation, link.other) for x in links)
 
 
+class Merges:
+    """`aliases_of` and `links_of` for a state holding `aliases` (old slug -> new) and `links`,
+    answered from an index of both by surviving slug, made when first asked and dropped by
+    `merges_changed()` (a state calls it from `add_alias` and `add_link`). A rebuild asks once
+    per incident: scanning every merge and link each time would cost incidents × merges."""
+
+    aliases: dict[str, str]
+    links: list[Link]
+    _merges: tuple[dict[str, list[str]], dict[str, list[Link]]] | None = None
+
+    def merges_changed(self) -> None:
+        self._merges = None
+
+    def aliases_of(self, slug: str) -> list[str]:
+        """The slugs merged into `slug`, through any chain of merges, sorted."""
+        return [old for old in self._merge_index()[0].get(slug, ()) if old != slug]
+
+    def links_of(self, slug: str) -> list[Link]:
+        """Analysts' links from `slug` (or a slug merged into it), to the surviving slugs."""
+        return [
+            Link(slug, link.relation, follow_aliases(self.aliases, link.other), link.position)
+            for link in self._merge_index()[1].get(slug, ())
+        ]
+
+    def _merge_index(self) -> tuple[dict[str, list[str]], dict[str, list[Link]]]:
+        if self._merges is None:
+            merged: dict[str, list[str]] = defaultdict(list)
+            for old in self.aliases:
+                merged[follow_aliases(self.aliases, old)].append(old)
+            linked: dict[str, list[Link]] = defaultdict(list)
+            for link in self.links:  # in the order they were made
+                linked[follow_aliases(self.aliases, link.incident)].append(link)
+            self._merges = {new: sorted(olds) for new, olds in merged.items()}, dict(linked)
+        return self._merges
+
+
 def apply_event(state: ArchiveState, position: int, event: Any) -> set[str]:
     """Fold one event into `state`; return the canonical slugs of the incidents it touches."""
     if isinstance(event, domain.Claim.Recorded):
@@ -99,7 +135,7 @@ def apply_event(state: ArchiveState, position: int, event: Any) -> set[str]:
     return set()  # Incident.Named and anything newer than this code: no effect on the view
 
 
-class MemoryState:
+class MemoryState(Merges):
     """The whole archive folded in memory: used for full replays and time travel."""
 
     def __init__(self) -> None:
@@ -136,18 +172,17 @@ class MemoryState:
 
     def add_alias(self, old: str, new: str) -> None:
         self.aliases[old] = new
+        self.merges_changed()
 
     def add_link(self, link: Link) -> None:
         if not has_link(self.links, link):
             self.links.append(link)
+            self.merges_changed()
 
     # reading
     def incident_slugs(self) -> list[str]:
         """Canonical slugs of every incident that has claims, sorted."""
         return sorted({self.canonical(slug) for slug in self._by_incident})
-
-    def aliases_of(self, slug: str) -> list[str]:
-        return sorted(old for old in self.aliases if old != slug and self.canonical(old) == slug)
 
     def claims_of(self, slug: str) -> list[Claim]:
         """Every claim about the incident, under its own slug or any slug merged into it."""
@@ -156,10 +191,3 @@ class MemoryState:
     def claims_recorded_under(self, slug: str) -> list[Claim]:
         """The claims recorded under `slug` itself (not under slugs merged into it)."""
         return [self.claims[i] for i in self._by_incident.get(slug, ())]
-
-    def links_of(self, slug: str) -> list[Link]:
-        return [
-            Link(slug, link.relation, self.canonical(link.other), link.position)
-            for link in self.links
-            if self.canonical(link.incident) == slug
-        ]

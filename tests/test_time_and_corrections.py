@@ -243,3 +243,41 @@ def test_a_cycle_of_merges_is_refused(bundled):
     assert "already merged" in bundled("merge", a, TAJI, "--reason", "x", expect=1).stderr
     result = bundled("merge", b, a, "--reason", "back", expect=1)
     assert "cycle" in result.stderr
+
+
+def test_a_states_index_of_merges_and_links_answers_as_scanning_them_does(tmp_path):
+    """`aliases_of` and `links_of` come from an index by surviving slug (a rebuild asks for
+    every incident); it must follow chains of merges and every merge or link made after it."""
+    from chronology.projection import Database, TableState
+    from chronology.records import Link
+    from chronology.state import MemoryState, follow_aliases
+
+    def scanned(state, slug):
+        canonical = lambda name: follow_aliases(state.aliases, name)  # noqa: E731
+        aliases = sorted(old for old in state.aliases if old != slug and canonical(old) == slug)
+        links = [
+            Link(slug, x.relation, canonical(x.other), x.position) for x in state.links if canonical(x.incident) == slug
+        ]
+        return aliases, links
+
+    database = Database.scratch(tmp_path / "scratch.db")
+    database.create_tables()
+    with database.transaction() as tx:
+        for state in (MemoryState(), TableState(tx)):
+            slugs = ["a", "b", "c", "d", "e"]
+            steps = [
+                ("link", Link("a", "responds_to", "d", 1)),
+                ("merge", ("a", "b")),
+                ("link", Link("b", "follows", "a", 2)),
+                ("merge", ("b", "c")),
+                ("link", Link("e", "part_of", "a", 3)),
+                ("merge", ("d", "e")),
+            ]
+            for kind, step in steps:
+                state.add_link(step) if kind == "link" else state.add_alias(*step)
+                for slug in slugs:  # asked after every change: the index must not be stale
+                    assert (state.aliases_of(slug), state.links_of(slug)) == scanned(state, slug)
+            assert state.aliases_of("c") == ["a", "b"]
+            assert [(x.relation, x.other) for x in state.links_of("c")] == [("responds_to", "e"), ("follows", "c")]
+            assert [(x.relation, x.other) for x in state.links_of("e")] == [("part_of", "c")]
+    database.close()
