@@ -985,9 +985,11 @@ class Transaction:
         """The rows of `sql` as they are iterated (bounded memory for a query of any size), on
         a cursor of their own, so that this transaction can write while they are read; the
         cursor is closed on leaving, still within the transaction. PostgreSQL keeps the rows on
-        the server (a named cursor, fetched `size` at a time); SQLite steps through them."""
+        the server (a named cursor, fetched `size` at a time, in binary: a log row's state then
+        travels as its bytes, not as hex text to be decoded; psycopg gives the same Python
+        values either way); SQLite steps through them."""
         if self.db.is_postgres:
-            cursor = self.db.connection.cursor(name="chron_stream")
+            cursor = self.db.connection.cursor(name="chron_stream", binary=True)
             cursor.itersize = size
         else:
             cursor = self.db.connection.cursor()
