@@ -449,16 +449,6 @@ static int same_fields(PyObject *type, const char **expected, Py_ssize_t size, c
     return 0;
 }
 
-static int claim_index(PyObject *fields, const char *name, Py_ssize_t *slot) {
-    PyObject *text = PyUnicode_FromString(name);
-    if (text == NULL) return -1;
-    Py_ssize_t index = PySequence_Index(fields, text);
-    Py_DECREF(text);
-    if (index < 0) return -1;
-    *slot = index;
-    return 0;
-}
-
 static PyObject *configure(PyObject *module, PyObject *names) {
     /* configure(names): Claim, FieldView, Alternative, resolve_distinct, balanced, incident_id,
        field_order, UNDATED, dumps and dumps_options (as bestview.content_json calls it). */

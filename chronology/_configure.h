@@ -24,4 +24,15 @@ static int intern(PyObject **slot, const char *text) {
     return *slot == NULL ? -1 : 0;
 }
 
+/* `*slot` = the position of `name` among a named tuple's `fields`, or ValueError. */
+static inline int claim_index(PyObject *fields, const char *name, Py_ssize_t *slot) {
+    PyObject *text = PyUnicode_FromString(name);
+    if (text == NULL) return -1;
+    Py_ssize_t index = PySequence_Index(fields, text);
+    Py_DECREF(text);
+    if (index < 0) return -1;
+    *slot = index;
+    return 0;
+}
+
 #endif

@@ -972,16 +972,6 @@ done:
 
 /* --- configuration ------------------------------------------------------------------------- */
 
-static int claim_index(PyObject *fields, const char *name, Py_ssize_t *slot) {
-    PyObject *text = PyUnicode_FromString(name);
-    if (text == NULL) return -1;
-    Py_ssize_t index = PySequence_Index(fields, text);
-    Py_DECREF(text);
-    if (index < 0) return -1;
-    *slot = index;
-    return 0;
-}
-
 static PyObject *configure(PyObject *module, PyObject *names) {
     /* configure(names): the classes and constants of chronology.resolution, by name. */
     if (!PyDict_Check(names)) {

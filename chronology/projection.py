@@ -134,8 +134,6 @@ def state_decoder() -> Callable[[bytes], Any]:
 
 def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy = balanced) -> None:
     """Rebuild the views of `slugs`; a content change is a new revision, dated `at`."""
-    if isinstance(views, TableViews):
-        return refresh_stored(state, views, slugs, at, policy)
     for slug in sorted(slugs):
         claims = current_claims(state, slug)
         if not claims:
@@ -149,8 +147,9 @@ def refresh(state: Any, views: Views, slugs: set[str], at: dt.datetime | None, p
 
 
 def refresh_stored(state: Any, views: TableViews, slugs: set[str], at: dt.datetime | None, policy: Policy) -> None:
-    """`refresh` for the materialized projection, which keeps only each view's stored form
-    (sort date, digest, content JSON): made by `view_body`, without the view itself."""
+    """`refresh` for the materialized projection (`fold_into_tables`, without a helper), which
+    keeps only each view's stored form (sort date, digest, content JSON): made by `view_body`,
+    without the view itself."""
     for slug in sorted(slugs):
         claims = current_claims(state, slug)
         if not claims:
@@ -370,6 +369,7 @@ def fold_into_tables(
     transactions: list[tuple[int, int]] = []
     """(last position, transaction time in µs) of each transaction folded, for `log_as_of`."""
     helped = HelpedRefresh(views, parallel.ViewBuilder(policy)) if helper else None
+    refresh_views = helped or refresh_stored
 
     def write_out() -> None:
         state.flush()  # views still being built are written at a later flush
@@ -386,9 +386,9 @@ def fold_into_tables(
 
     try:
         if rows is not None:
-            result = fold_rows(state, views, rows, archive, policy, after_transaction, helped)
+            result = fold_rows(state, views, rows, archive, policy, after_transaction, refresh_views)
         else:
-            result = fold(state, views, events or (), policy, after_transaction, helped)
+            result = fold(state, views, events or (), policy, after_transaction, refresh_views)
         if helped is not None:
             helped.settle(wait=True)
     finally:
