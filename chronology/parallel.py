@@ -4,8 +4,8 @@ Resolving an incident's fields is the largest part of a rebuild. While the proje
 folds the log in its own process, `ViewBuilder` sends the incidents each transaction touched
 to one helper process (`python -m chronology.parallel`), in batches: each incident's claims
 (`encode_claims`: compact and quick to decode; `TableState.encoded_claims`) and the sources
-they cite (each version of a source once: the helper keeps what it was sent). The helper returns each view as the projection stores it: sort
-date, digest and content JSON. Batches come back in the order they were sent, so the projection
+they cite (each version of a source once: the helper keeps what it was sent). The helper
+returns each view as the projection stores it: sort date, digest and content JSON. Batches come back in the order they were sent, so the projection
 applies them, and counts revisions, exactly as if it had built them itself. When the helper is
 behind, the calling process builds the newest waiting batch itself, from the claims it still
 holds; at the end of a fold it builds the newest batches, sent or not, while the helper works
