@@ -330,10 +330,9 @@ static PyObject *fold_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
     Target target = {0};
     Running run = {NULL, NULL, NULL, NULL};
     PyObject *iterator = NULL, *row = NULL, *result = NULL;
-    int any_row = 0;
     if (take_target(&target, args[1], args[2]) < 0) return NULL;
     run.dirty = PySet_New(NULL);
-    run.last_position = PyObject_GetAttr(target.state, S_position); /* what the state was folded up to */
+    run.last_position = PyLong_FromLong(0);
     if (run.dirty == NULL || run.last_position == NULL || (iterator = PyObject_GetIter(args[0])) == NULL) goto done;
     while ((row = PyIter_Next(iterator)) != NULL) {
         if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 5) {
@@ -350,7 +349,6 @@ static PyObject *fold_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
             apply_in_python(&run, &target, row, position, decode_row, apply_event, end_transaction) < 0)
             goto done;
         Py_SETREF(run.last_position, Py_NewRef(position));
-        any_row = 1;
         Py_CLEAR(row);
     }
     if (PyErr_Occurred()) goto done;
@@ -360,9 +358,7 @@ static PyObject *fold_rows(PyObject *module, PyObject *const *args, Py_ssize_t n
         if (ended == NULL) goto done;
         Py_DECREF(ended);
     }
-    if (!any_row) Py_SETREF(run.last_position, PyLong_FromLong(0)); /* as `fold`: 0 when none was applied */
-    if (run.last_position != NULL)
-        result = PyTuple_Pack(2, run.last_position, run.last_changed ? run.last_changed : Py_None);
+    result = PyTuple_Pack(2, run.last_position, run.last_changed ? run.last_changed : Py_None);
 done:
     Py_XDECREF(row);
     Py_XDECREF(iterator);

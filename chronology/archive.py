@@ -479,13 +479,10 @@ class Archive(Application):
                 return
             last = rows[-1][0]
 
-    def read_of(
-        self, originator_ids: Iterable[UUID], upto: int, read: Any = None, batch: int = 500
-    ) -> list[LoggedEvent]:
+    def read_of(self, originator_ids: Iterable[UUID], upto: int, batch: int = 500) -> list[LoggedEvent]:
         """The events of the given claims, sources and incidents up to position `upto`, in log
         order, decoded: found by the log's index of aggregate ids, so that what one incident
-        needs costs in proportion to it, not to the log. `read(sql, params)`: as for
-        `incident_of_claim`."""
+        needs costs in proportion to it, not to the log."""
         ids = sorted(set(originator_ids), key=lambda i: i.int)
         select, position, mark = self._log_rows()
         found = []
@@ -495,9 +492,9 @@ class Archive(Application):
                 among, params = "= ANY(%s)", (part, upto)
             else:
                 among, params = f"IN ({', '.join('?' for _ in part)})", (*(i.hex for i in part), upto)
-            found += (read or self._rows)(f"{select} WHERE originator_id {among} AND {position} <= {mark}", params)
+            found += self._rows(f"{select} WHERE originator_id {among} AND {position} <= {mark}", params)
         found.sort(key=lambda row: row[0])
-        return list(self.decoded(tuple(row) for row in found))
+        return [self._decoded(logged) for logged in self._logged(found)]
 
     def _log_rows(self) -> tuple[str, str, str]:
         """For raw SELECTs of the log: "SELECT position, originator id, version, topic, state

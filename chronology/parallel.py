@@ -1,18 +1,18 @@
 """Building incident views in a helper process, so that a large fold uses a second core.
 
 Resolving an incident's fields is the largest part of a rebuild. While the projection reads and
-folds the log in its own process, `ViewBuilder` sends the incidents each transaction touched to
-one helper process (`python -m chronology.parallel`), in batches: each incident's claims
-(`encode_claims`: compact and quick to decode; `TableState.encoded_claims`) and the sources they
-cite (each version of a source once: the helper keeps what it was sent). The helper returns each
-view as the projection stores it: sort date, digest and content JSON. Batches come back in the
-order they were sent, so the projection applies them, and counts revisions, exactly as if it had
-built them itself. When the helper is behind, the calling process builds the newest waiting
-batch itself, from the claims it still holds; at the end of a fold it builds the newest batches,
-sent or not, while the helper works through the oldest, so that both finish together (a reply
-for a batch built here is dropped, and a helper with nothing left that is wanted is stopped
-rather than waited for). A helper that fails or exits is warned about and done without: the
-calling process builds the rest.
+folds the log in its own process, `ViewBuilder` sends the incidents each transaction touched
+to one helper process (`python -m chronology.parallel`), in batches: each incident's claims as the
+projection stores them (`encode_claims`: compact, quick to decode, and encoded once for both:
+`TableState.encoded_claims`) and the sources they cite (each version of a source once: the
+helper keeps what it was sent). The helper returns each view as the projection stores it: sort
+date, digest and content JSON. Batches come back in the order they were sent, so the projection
+applies them, and counts revisions, exactly as if it had built them itself. When the helper is
+behind, the calling process builds the newest waiting batch itself, from the claims it still
+holds; at the end of a fold it builds the newest batches, sent or not, while the helper works
+through the oldest, so that both finish together (a reply for a batch built here is dropped,
+and a helper with nothing left that is wanted is stopped rather than waited for). A helper that
+fails or exits is warned about and done without: the calling process builds the rest.
 
 The pipes to and from the helper are widened to hold a whole batch where the system allows
 (`PIPE_SIZE`): a write into a full pipe waits for the reading thread on the other side, and in

@@ -33,9 +33,9 @@ from chronology import accelerated, domain, parallel, transcoder
 from chronology.bestview import UNDATED, IncidentView, content_digest, incident_view, view_body
 from chronology.errors import DamagedView
 from chronology.integrity import Chain
-from chronology.records import Claim, Link, LoggedEvent, Source, encode_claims
+from chronology.records import Claim, Link, LoggedEvent, Source, decode_claims, encode_claims
 from chronology.resolution import Policy, balanced
-from chronology.state import Merges, apply_event, claims_from, follow_aliases, has_link
+from chronology.state import Merges, apply_event, follow_aliases, has_link
 from chronology.transcoder import UuidMemo, tag, untag, uuid_from_text
 
 
@@ -218,7 +218,7 @@ class MemoryViews:
 
 # --- the materialized projection ----------------------------------------------------------------
 
-VIEW_FORMAT = 7
+VIEW_FORMAT = 6
 """Bump when the stored view's shape or the fold's rules change: stores built by another
 version are then rebuilt from the log on first use (the log is the archive, views are derived)."""
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
@@ -271,7 +271,6 @@ class Projection:
                     helper=helper,
                     also_flush=chain.flush,
                     locate_claim=lambda claim_id: self.archive.incident_of_claim(claim_id, tx.rows),
-                    claims_from_log=log_claims(self.archive, tx.rows),
                 )
             finally:
                 runs.close()  # its cursor, within this transaction
@@ -314,7 +313,7 @@ class Projection:
     def state(self) -> Iterator[TableState]:
         """The folded state (sources, claims, aliases, links) as the tables hold it."""
         with self.db.transaction(write=False) as tx:
-            yield TableState(tx, claims_from_log=log_claims(self.archive, tx.rows))
+            yield TableState(tx)
 
     def close(self) -> None:
         self.db.close()
@@ -357,7 +356,6 @@ def fold_into_tables(
     helper: bool = False,
     also_flush: Callable[[], None] | None = None,
     locate_claim: Callable[[UUID], str | None] | None = None,
-    claims_from_log: Callable[[list[UUID], int], list[Claim]] | None = None,
 ) -> FoldResult:
     """`fold` into the projection's tables within `tx` (`TableState`, `TableViews`) of either
     decoded `events` or the log's `rows` as read (`fold_rows`, which decodes them itself): rows
@@ -365,14 +363,8 @@ def fold_into_tables(
     any size takes bounded memory. `empty`: the tables hold nothing yet. `helper`: build views
     in a helper process too (`chronology.parallel`). `also_flush` writes out whatever else the
     caller holds (the digest chain) at the same moments. `locate_claim`: the slug a claim was
-    recorded under (`TableState.locate_claim`; by default `archive.incident_of_claim`);
-    `claims_from_log`: how stored claims are read (by default `log_claims(archive)`)."""
-    state = TableState(
-        tx,
-        locate_claim or archive.incident_of_claim,
-        empty=empty,
-        claims_from_log=claims_from_log or log_claims(archive),
-    )
+    recorded under (`TableState.locate_claim`; by default `archive.incident_of_claim`)."""
+    state = TableState(tx, locate_claim or archive.incident_of_claim, empty=empty)
     views = TableViews(tx, empty=empty)
     transactions: list[tuple[int, int]] = []
     """(last position, transaction time in µs) of each transaction folded, for `log_as_of`."""
@@ -445,33 +437,6 @@ def _dump(record: Any) -> bytes:
     return orjson.dumps(tag(fields), option=orjson.OPT_SORT_KEYS)
 
 
-def _ids_blob(ids: Iterable[int]) -> bytes:
-    """Claim ids (as `UUID.int`) as a `chron_incidents` row keeps them: 16 bytes each."""
-    return b"".join(number.to_bytes(16, "big") for number in ids)
-
-
-def _ids_from(blob: bytes) -> list[UUID]:
-    """The inverse of `_ids_blob`."""
-    if len(blob) % 16:
-        raise ValueError(f"{len(blob)} bytes is not a whole number of 16-byte claim ids")
-    return [UUID(bytes=blob[start : start + 16]) for start in range(0, len(blob), 16)]
-
-
-def log_claims(
-    archive: Any, read: Any = None, as_of: dt.datetime | None = None
-) -> Callable[[list[UUID], int], list[Claim]]:
-    """How a `TableState` reads the claims its rows name: (claim ids, position) -> those claims
-    as the events of `archive`'s log up to that position make them (recorded, then retracted
-    or ranked), and with `as_of` only the events recorded by then (a fold of the log as it was
-    then). `read`: a connection of the caller's, as for `Archive.read_of`."""
-
-    def claims(ids: list[UUID], upto: int) -> list[Claim]:
-        events = archive.read_of(ids, upto, read)
-        return claims_from(e for e in events if as_of is None or e.recorded_at <= as_of)
-
-    return claims
-
-
 def _id_text(texts: dict[int, str], number: int) -> str:
     """The id text of the UUID `number`, remembered in `texts`."""
     text = texts.get(number)
@@ -483,14 +448,11 @@ def _id_text(texts: dict[int, str], number: int) -> str:
 class TableState(Merges):
     """The fold's state kept in the projection tables (see `chronology.state.ArchiveState`).
 
-    Claims are kept by reference: one `chron_incidents` row names every claim recorded under a
-    slug (their ids, 16 bytes each, in the order they were recorded), and the claims themselves
-    are read from the log, where they already are: the events of those claims, by the log's
-    index of aggregate ids, folded up to the state's `position` (`claims_from_log`). So a
-    catch-up reads one row per incident it touches and that incident's events, and a rebuild
-    writes a few hundred bytes per incident rather than a second copy of every claim. A
-    claim's own slug is found in the log too (its `Claim.Recorded` event); `chron_citations`
-    says which incidents cite a source.
+    Claims are stored per incident: one `chron_incidents` row holds every claim recorded under
+    a slug, as folded, so a catch-up reads and writes one row per incident it touches and a
+    rebuild writes one row per incident rather than one per claim. A claim's own slug is found
+    in the log (its `Claim.Recorded` event, by the log's index of aggregate ids);
+    `chron_citations` says which incidents cite a source.
 
     Rows read or written are held in memory and written with one `executemany` per table at
     `flush()`, inside the same transaction; reads see them first. `empty=True` says the tables
@@ -500,25 +462,14 @@ class TableState(Merges):
     `_encoded` itself, as `put_claim` does, and adds to `_held`: a change to how these are kept
     is a change there too (tests/test_native_fold.py compares the two)."""
 
-    def __init__(
-        self,
-        tx: Transaction,
-        locate_claim: Any = None,
-        empty: bool = False,
-        claims_from_log: Callable[[list[UUID], int], list[Claim]] | None = None,
-    ) -> None:
+    def __init__(self, tx: Transaction, locate_claim: Any = None, empty: bool = False) -> None:
         self.tx = tx
         self.locate_claim = locate_claim
         """claim id -> the slug it was recorded under (None when not in the log)."""
-        self.claims_from_log = claims_from_log
-        """(claim ids, position) -> those claims as the log made them up to that position
-        (`log_claims`): how the claims a `chron_incidents` row names are read."""
         self.aliases = dict(tx.rows("SELECT old, new FROM chron_aliases"))
         self.links = [Link(*row) for row in tx.rows("SELECT incident, relation, other, position FROM chron_links")]
         """Analysts' links between incidents: few, so read once."""
-        self.position: int = tx.tracking_position()
-        """The last position folded into the tables (a fold moves it on as it applies events):
-        stored claims are read from the log up to it."""
+        self.position = 0
         self._stored: set[str] | None = set() if empty else None
         """With `empty`: the slugs written so far in this transaction."""
         self._incidents: dict[str, dict[int, Claim]] = {}
@@ -536,32 +487,20 @@ class TableState(Merges):
         self._changed_sources: set[UUID] = set()
         self._held = 0
         self._ids = UuidMemo()
-        """One UUID per id text for the views read out (`views`)."""
+        """One UUID per id text for the views and claims read out (`views`, `claims_about`)."""
 
-    def _stored_ids(self, slug: str) -> list[UUID] | None:
-        """The ids of the claims stored under `slug`, in the order they were recorded, or None."""
+    def _stored_claims(self, slug: str) -> bytes | None:
+        """The claims stored under `slug` (`encode_claims` bytes), or None."""
         if self._stored is not None and slug not in self._stored:
             return None
         row = self.tx.one("SELECT claims FROM chron_incidents WHERE slug = ?", (slug,))
-        return _read_row("chron_incidents", slug, _ids_from, bytes(row[0])) if row is not None else None
+        return bytes(row[0]) if row is not None else None
 
     def _read_incident(self, slug: str) -> dict[int, Claim]:
-        """The claims stored under `slug`, read from the log."""
-        ids = self._stored_ids(slug)
-        if not ids:
+        stored = self._stored_claims(slug)
+        if stored is None:
             return {}
-        claims = self._claims_from_log(ids)
-        if len(claims) != len(ids):
-            missing = len(ids) - len(claims)
-            raise DamagedView(
-                "chron_incidents", slug, LookupError(f"{missing} of the claims it names are not in the log")
-            )
-        return {c.id.int: c for c in claims}
-
-    def _claims_from_log(self, ids: list[UUID]) -> list[Claim]:
-        if self.claims_from_log is None:
-            raise TypeError("this TableState was made without claims_from_log: it cannot read stored claims")
-        return self.claims_from_log(ids, self.position)
+        return {c.id.int: c for c in _read_row("chron_incidents", slug, decode_claims, stored)}
 
     def _incident(self, slug: str) -> dict[int, Claim]:
         """The claims recorded under `slug`, held from now on until `flush()`."""
@@ -605,14 +544,15 @@ class TableState(Merges):
         self._encoded.pop(slug, None)
 
     def encoded_claims(self, slug: str) -> bytes:
-        """The claims recorded under `slug` as `encode_claims` makes them, for the helper
-        process: encoded once while they stay the same."""
+        """The claims recorded under `slug` as `encode_claims` makes them: encoded once for
+        both the helper process and the table while they stay the same."""
         encoded = self._encoded.get(slug)
         if encoded is not None:
             return encoded
         held = self._incidents.get(slug)
         if held is None:  # not changed in this fold: as stored
-            return encode_claims(self._read_incident(slug).values())
+            stored = self._stored_claims(slug)
+            return stored if stored is not None else encode_claims(())
         encoded = self._encoded[slug] = encode_claims(held.values())
         return encoded
 
@@ -629,7 +569,7 @@ class TableState(Merges):
         self.tx.upsert_many(
             "chron_incidents",
             ("slug", "claims"),
-            ((slug, _ids_blob(self._incidents[slug])) for slug in sorted(self._changed)),
+            ((slug, self.encoded_claims(slug)) for slug in sorted(self._changed)),
         )
         self.tx.executemany(
             "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -676,10 +616,29 @@ class TableState(Merges):
             claims.extend((held if held is not None else self._read_incident(name)).values())
         return claims
 
-    def claims_about(self, views: list[IncidentView]) -> dict[UUID, Claim]:
-        """Every claim the given views rest on (each view names them), read from the log."""
-        wanted = list(dict.fromkeys(i for v in views for i in v.claims))
-        return {c.id: c for c in self._claims_from_log(wanted)} if wanted else {}
+    def claims_about(self, views: list[IncidentView], memo: UuidMemo | None = None) -> dict[UUID, Claim]:
+        """Every claim the given views rest on: read by key (each view names its incident and
+        the slugs merged into it) unless the views are a large part of all stored ones, then in
+        one scan. `memo`: where to share id texts (default: this state's own memo)."""
+        memo = self._ids if memo is None else memo
+        if len(views) > 200 and 4 * len(views) >= self.view_count():
+            return self._claims_in(self.tx.rows("SELECT slug, claims FROM chron_incidents"), views, memo)
+        return self._claims_by_key(views, memo)
+
+    def _claims_by_key(self, views: list[IncidentView], memo: UuidMemo) -> dict[UUID, Claim]:
+        slugs = [slug for v in views for slug in (v.slug, *v.aliases)]
+        rows = self.tx.rows_in("SELECT slug, claims FROM chron_incidents WHERE slug IN ({})", slugs)
+        return self._claims_in(rows, views, memo)
+
+    @staticmethod
+    def _claims_in(rows: Iterable[Any], views: list[IncidentView], memo: UuidMemo) -> dict[UUID, Claim]:
+        """The claims `views` rest on, among the incidents' claims in `rows` (slug, claims)."""
+        wanted = {i for v in views for i in v.claims}
+        found = {}
+        for slug, body in rows:
+            claims = _read_row("chron_incidents", slug, decode_claims, body, memo)
+            found.update((c.id, c) for c in claims if c.id in wanted)
+        return found
 
     def incident_slugs(self) -> list[str]:
         rows = self.tx.rows("SELECT slug FROM chron_incidents")
@@ -688,7 +647,7 @@ class TableState(Merges):
     def views(self, keep: Callable[[dict[str, Any]], bool] | None = None) -> list[IncidentView]:
         """Every stored view, in chronological order; with `keep`, only those whose stored
         content it accepts (checked before the rest of the view is decoded)."""
-        return [view for page in self._stored_views(keep, 1000, self._ids) for view in page]
+        return [view for page, _memo in self._stored_views(keep, 1000, self._ids) for view in page]
 
     def view_pages(
         self, keep: Callable[[dict[str, Any]], bool] | None = None, size: int = 1000
@@ -699,7 +658,7 @@ class TableState(Merges):
         across pages). With `keep`, one pass over the stored JSON finds the views it accepts
         (and so their number, before the first page); the pages then read only those, by key."""
         if keep is None:
-            pages = ((views, self.claims_about(views)) for views in self._stored_views(None, size, None))
+            pages = ((views, self._claims_by_key(views, memo)) for views, memo in self._stored_views(None, size, None))
             return self.view_count(), pages
         kept = [
             slug
@@ -721,14 +680,14 @@ class TableState(Merges):
                 _read_row("chron_views", slug, _stored_view, body, revision, changed_at, memo)
                 for slug, body, revision, changed_at in sorted(rows, key=lambda row: order[row[0]])
             ]
-            yield views, self.claims_about(views)
+            yield views, self._claims_by_key(views, memo)
 
     def _stored_views(
         self, keep: Callable[[dict[str, Any]], bool] | None, size: int, memo: UuidMemo | None
-    ) -> Iterator[list[IncidentView]]:
+    ) -> Iterator[tuple[list[IncidentView], UuidMemo]]:
         """The stored views that `keep` accepts, read `size` rows at a time (by key, so that
-        the rows' bytes are held a page at a time too), their ids read with `memo` (None: a
-        new one per page)."""
+        the rows' bytes are held a page at a time too), with the memo their ids were read with
+        (`memo`, or with None a new one per page)."""
         for rows in self.view_rows(size):
             page_memo = UuidMemo() if memo is None else memo
             views = []
@@ -737,7 +696,7 @@ class TableState(Merges):
                 if view is not None:
                     views.append(view)
             if views:
-                yield views
+                yield views, page_memo
 
     def view_rows(self, size: int) -> Iterator[list[tuple[str, str, bytes, int, str | None]]]:
         """Every stored view's row (`Transaction.view_page`), `size` at a time, in order."""

@@ -39,7 +39,6 @@ from chronology.projection import (
     collector_paused,
     fold,
     fold_into_tables,
-    log_claims,
     microseconds,
 )
 from chronology.resolution import BUILT_IN_POLICIES, Policy, balanced
@@ -76,10 +75,9 @@ def scratch_replay(
                         result = _fill_from_stored_view(tx, archive, as_of)
                     if result is None:
                         result = _fold_whole_log(tx, archive, as_of, policy)
-                    tx.set_tracking_position(result.last_position, result.last_changed)
                     if known_at is not None:
-                        state = TableState(tx, claims_from_log=log_claims(archive, as_of=as_of))
-                        _keep_what_was_public(state, TableViews(tx), known_at, policy)
+                        _keep_what_was_public(TableState(tx), TableViews(tx), known_at, policy)
+                    tx.set_tracking_position(result.last_position, result.last_changed)
             except sqlite3.OperationalError as error:
                 if "full" not in str(error):
                     raise
@@ -88,7 +86,7 @@ def scratch_replay(
                     " the store's own views; set TMPDIR to a folder with more room"
                 ) from None
             with db.transaction(write=False) as tx:
-                yield TableState(tx, claims_from_log=log_claims(archive, as_of=as_of))
+                yield TableState(tx)
         finally:
             db.close()
 
@@ -102,8 +100,7 @@ def _fold_whole_log(tx: Transaction, archive: Any, as_of: dt.datetime | None, po
         and policy in BUILT_IN_POLICIES.values()  # the helper imports it by name
         and archive.max_position() >= PARALLEL_FROM
     )
-    claims = log_claims(archive, as_of=as_of)
-    return fold_into_tables(tx, archive, events, empty=True, policy=policy, helper=helper, claims_from_log=claims)
+    return fold_into_tables(tx, archive, events, empty=True, policy=policy, helper=helper)
 
 
 def _keep_what_was_public(state: TableState, views: TableViews, known_at: dt.date, policy: Policy) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -134,15 +133,6 @@ def apply_event(state: ArchiveState, position: int, event: Any) -> set[str]:
         state.add_link(Link(event.slug, event.relation, event.other, position))
         return {state.canonical(event.slug), state.canonical(event.other)}
     return set()  # Incident.Named and anything newer than this code: no effect on the view
-
-
-def claims_from(events: Iterable[Any]) -> list[Claim]:
-    """The claims the given events (`LoggedEvent`s of claims, in log order) make, as the fold
-    makes them: each as recorded, then retracted or ranked; in the order they were recorded."""
-    state = MemoryState()
-    for logged in events:
-        apply_event(state, logged.position, logged.event)
-    return list(state.claims.values())
 
 
 class MemoryState(Merges):
