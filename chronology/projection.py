@@ -570,9 +570,18 @@ class TableState(Merges):
         columns = ("slug", "claims")
         self.tx.insert_many("chron_incidents", columns, ((slug, self.encoded_claims(slug)) for slug in new))
         self.tx.upsert_many("chron_incidents", columns, ((slug, self.encoded_claims(slug)) for slug in changed))
+        # An incident's citations are written with its claims: those of an incident not written
+        # before in this transaction of a fold into empty tables are new too.
+        citations = sorted((_id_text(texts, source), slug) for source, slug in self._citations)
+        stored = self._stored
+        self.tx.insert_many(
+            "chron_citations",
+            ("source_id", "incident"),
+            (c for c in citations if stored is not None and c[1] not in stored),
+        )
         self.tx.executemany(
             "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            sorted((_id_text(texts, source), slug) for source, slug in self._citations),
+            (c for c in citations if stored is None or c[1] in stored),
         )
         self.tx.upsert_many(
             "chron_sources", ("id", "body"), ((str(i), _dump(self._sources[i])) for i in self._changed_sources)
