@@ -34,10 +34,7 @@ static int configured = 0;
 
 /* Claim.counts: not retracted and not deprecated. */
 static int counts(PyObject *claim) {
-    int retracted = PyObject_IsTrue(ITEM(claim, I_RETRACTED));
-    if (retracted != 0) return retracted < 0 ? -1 : 0;
-    int deprecated = PyObject_RichCompareBool(ITEM(claim, I_RANK), S_deprecated, Py_EQ);
-    return deprecated < 0 ? -1 : !deprecated;
+    return claim_counts(claim, I_RETRACTED, I_RANK, S_deprecated);
 }
 
 /* The values of `by_int` (a dict keyed by ints) in the order of their keys, as a list. */

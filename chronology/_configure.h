@@ -35,4 +35,13 @@ static inline int claim_index(PyObject *fields, const char *name, Py_ssize_t *sl
     return 0;
 }
 
+/* Claim.counts for a claim whose `retracted` and `rank` are at these positions: not retracted
+   and not `deprecated` (1), or not (0); -1 on error. */
+static inline int claim_counts(PyObject *claim, Py_ssize_t retracted_at, Py_ssize_t rank_at, PyObject *deprecated) {
+    int retracted = PyObject_IsTrue(PyTuple_GET_ITEM(claim, retracted_at));
+    if (retracted != 0) return retracted < 0 ? -1 : 0;
+    int is_deprecated = PyObject_RichCompareBool(PyTuple_GET_ITEM(claim, rank_at), deprecated, Py_EQ);
+    return is_deprecated < 0 ? -1 : !is_deprecated;
+}
+
 #endif

@@ -30,12 +30,9 @@ static int configured = 0;
 
 /* --- small steps ------------------------------------------------------------------------ */
 
+/* Claim.counts: not retracted and not deprecated. */
 static int counts(PyObject *claim) {
-    /* Claim.counts: not retracted and not deprecated. */
-    int retracted = PyObject_IsTrue(ITEM(claim, I_RETRACTED));
-    if (retracted != 0) return retracted < 0 ? -1 : 0;
-    int deprecated = PyObject_RichCompareBool(ITEM(claim, I_RANK), S_deprecated, Py_EQ);
-    return deprecated < 0 ? -1 : !deprecated;
+    return claim_counts(claim, I_RETRACTED, I_RANK, S_deprecated);
 }
 
 static PyObject *key_of(PyObject *value) {

@@ -571,17 +571,12 @@ class TableState(Merges):
         self.tx.insert_many("chron_incidents", columns, ((slug, self.encoded_claims(slug)) for slug in new))
         self.tx.upsert_many("chron_incidents", columns, ((slug, self.encoded_claims(slug)) for slug in changed))
         # An incident's citations are written with its claims: those of an incident not written
-        # before in this transaction of a fold into empty tables are new too.
+        # before are new too.
         citations = sorted((_id_text(texts, source), slug) for source, slug in self._citations)
-        stored = self._stored
-        self.tx.insert_many(
-            "chron_citations",
-            ("source_id", "incident"),
-            (c for c in citations if stored is not None and c[1] not in stored),
-        )
+        new_citations, other_citations = _new_and_stored(citations, self._stored, slug=lambda c: c[1])
+        self.tx.insert_many("chron_citations", ("source_id", "incident"), new_citations)
         self.tx.executemany(
-            "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (c for c in citations if stored is None or c[1] in stored),
+            "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING", other_citations
         )
         self.tx.upsert_many(
             "chron_sources", ("id", "body"), ((str(i), _dump(self._sources[i])) for i in self._changed_sources)
@@ -807,29 +802,30 @@ class TableViews:
 
     def flush(self) -> None:
         columns = ("slug", "sort_key", "digest", "revision", "changed_at", "body")
-        new, changed = _new_and_stored(list(self._held), self._stored)
-        for write, slugs in ((self.tx.insert_many, new), (self.tx.upsert_many, changed)):
-            write(
-                "chron_views",
-                columns,
-                (
-                    (slug, sort_date, digest, revision, changed_at.isoformat() if changed_at else None, body)
-                    for slug in slugs
-                    for sort_date, digest, revision, changed_at, body in (self._held[slug],)
-                ),
-            )
+        rows = [
+            (slug, sort_date, digest, revision, changed_at.isoformat() if changed_at else None, body)
+            for slug, (sort_date, digest, revision, changed_at, body) in self._held.items()
+        ]  # the bodies are held already: the rows only refer to them
+        new, changed = _new_and_stored(rows, self._stored, slug=lambda row: row[0])
+        self.tx.insert_many("chron_views", columns, new)
+        self.tx.upsert_many("chron_views", columns, changed)
         if self._stored is not None:
             self._stored.update((slug, (row[1], row[2], row[3])) for slug, row in self._held.items())
         self._held.clear()
 
 
-def _new_and_stored(slugs: list[str], stored: Container[str] | None) -> tuple[list[str], list[str]]:
-    """`slugs` split into those whose rows are not in their table yet (only known when the
-    tables were empty at the start of the transaction: `stored` holds what was written since)
-    and the rest, in order."""
+Item = TypeVar("Item")
+
+
+def _new_and_stored(
+    items: list[Item], stored: Container[str] | None, slug: Callable[[Item], str] = lambda item: item
+) -> tuple[list[Item], list[Item]]:
+    """`items` (slugs, or rows keyed by `slug`) split into those of incidents whose rows are not
+    in their table yet (only known when the tables were empty at the start of the transaction:
+    `stored` holds the slugs written since) and the rest, each in order."""
     if stored is None:
-        return [], slugs
-    return [s for s in slugs if s not in stored], [s for s in slugs if s in stored]
+        return [], items
+    return [i for i in items if slug(i) not in stored], [i for i in items if slug(i) in stored]
 
 
 class HelpedRefresh:
@@ -988,18 +984,12 @@ _COPY_TYPES = {
     "revision": "int4",
     "changed_at": "text",
     "body": "bytea",
-    "id": "text",
     "source_id": "text",
     "incident": "text",
-    "old": "text",
-    "new": "text",
-    "relation": "text",
-    "other": "text",
-    "position": "int8",
-    "recorded_us": "int8",
 }
-"""PostgreSQL's type of each projection column (as `Database.create_tables` makes them), for
-`Transaction.insert_many`'s binary COPY, which sends each value in its type's own form."""
+"""PostgreSQL's type of each column a fold copies (`chron_incidents`, `chron_views`,
+`chron_citations`, as `Database.create_tables` makes them), for `Transaction.insert_many`'s
+binary COPY, which sends each value in its type's own form."""
 
 
 class Transaction:
