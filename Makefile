@@ -19,7 +19,7 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py
 
-$(VENV)/.installed: pyproject.toml chronology/_resolution.c chronology/_transcoder.c chronology/_fold.c chronology/_bestview.c chronology/_configure.h
+$(VENV)/.installed: pyproject.toml chronology/_resolution.c chronology/_transcoder.c chronology/_fold.c chronology/_bestview.c chronology/_records.c chronology/_configure.h
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

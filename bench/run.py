@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CHRON_PLUGINS", "ical,jsonld,csv")
 
 from bench.synthetic import retractions, write_corpus  # noqa: E402
-from chronology import domain, resolution  # noqa: E402
+from chronology import domain, records, resolution  # noqa: E402
 from chronology.archive import NATIVE as NATIVE_DECODING  # noqa: E402
 from chronology.archive import Archive  # noqa: E402
 from chronology.bestview import NATIVE as NATIVE_VIEWS  # noqa: E402
@@ -370,6 +370,7 @@ def main() -> None:
         "log decoding": NATIVE_DECODING,
         "folding": NATIVE_FOLDING,
         "stored views": NATIVE_VIEWS,
+        "stored claims": records.NATIVE,
     }
     print("in C: " + ", ".join(f"{step} {'yes' if on else 'no'}" for step, on in built.items()), file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:

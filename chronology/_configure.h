@@ -44,4 +44,75 @@ static inline int claim_counts(PyObject *claim, Py_ssize_t retracted_at, Py_ssiz
     return is_deprecated < 0 ? -1 : !is_deprecated;
 }
 
+/* Making `uuid.UUID`s in C as `transcoder.uuid_from_int` does (the two slots set directly,
+   without `UUID.__init__`), and reading the text forms a store holds as
+   `transcoder.uuid_from_text` does. */
+typedef struct {
+    PyObject *cls, *int_slot, *safety_slot, *unknown_safety, *from_text, *empty;
+} UuidMaker;
+
+/* The maker from names["UUID"], names["unknown_safety"] and names["uuid_from_text"]. */
+static int uuid_maker_configure(UuidMaker *maker, PyObject *names) {
+    if (take(names, "UUID", &maker->cls) < 0 || take(names, "unknown_safety", &maker->unknown_safety) < 0 ||
+        take(names, "uuid_from_text", &maker->from_text) < 0)
+        return -1;
+    if (!PyType_Check(maker->cls)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): UUID must be a class");
+        return -1;
+    }
+    Py_XSETREF(maker->int_slot, PyObject_GetAttrString(maker->cls, "int"));
+    Py_XSETREF(maker->safety_slot, PyObject_GetAttrString(maker->cls, "is_safe"));
+    if (maker->int_slot == NULL || maker->safety_slot == NULL) return -1;
+    if (Py_TYPE(maker->int_slot)->tp_descr_set == NULL || Py_TYPE(maker->safety_slot)->tp_descr_set == NULL) {
+        PyErr_SetString(PyExc_TypeError, "configure(): UUID.int and UUID.is_safe must be slots");
+        return -1;
+    }
+    if (maker->empty == NULL && (maker->empty = PyTuple_New(0)) == NULL) return -1;
+    return 0;
+}
+
+/* uuid_from_int(int.from_bytes(bytes)). */
+static inline PyObject *uuid_from_bytes(const UuidMaker *maker, const unsigned char bytes[16]) {
+    PyObject *number = _PyLong_FromByteArray(bytes, 16, 0, 0);
+    if (number == NULL) return NULL;
+    PyObject *uuid = PyBaseObject_Type.tp_new((PyTypeObject *)maker->cls, maker->empty, NULL);
+    if (uuid == NULL || Py_TYPE(maker->int_slot)->tp_descr_set(maker->int_slot, uuid, number) < 0 ||
+        Py_TYPE(maker->safety_slot)->tp_descr_set(maker->safety_slot, uuid, maker->unknown_safety) < 0) {
+        Py_XDECREF(uuid);
+        Py_DECREF(number);
+        return NULL;
+    }
+    Py_DECREF(number);
+    return uuid;
+}
+
+/* transcoder.uuid_from_text(text): text that is 32 hex digits once its hyphens are dropped (the
+   forms stores keep ids in) becomes the UUID of that number here; anything else goes to the
+   Python function, with its own errors. */
+static inline PyObject *uuid_of_text(const UuidMaker *maker, PyObject *text) {
+    Py_ssize_t length;
+    const char *at = PyUnicode_AsUTF8AndSize(text, &length);
+    if (at == NULL) return NULL;
+    unsigned char bytes[16];
+    int digits = 0;
+    for (Py_ssize_t i = 0; i < length && digits <= 32; i++) {
+        char c = at[i];
+        int value = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c == '-' ? -2 : -1;
+        if (value == -2) continue;
+        if (value < 0) {
+            digits = -1;
+            break;
+        }
+        if (digits < 32) {
+            if (digits % 2 == 0)
+                bytes[digits / 2] = (unsigned char)(value << 4);
+            else
+                bytes[digits / 2] |= (unsigned char)value;
+        }
+        digits++;
+    }
+    if (digits == 32) return uuid_from_bytes(maker, bytes);
+    return PyObject_CallOneArg(maker->from_text, text);
+}
+
 #endif

@@ -13,54 +13,13 @@
 
 #include "_configure.h"
 
-static PyObject *Claim, *uuid_from_text, *claim_topic;
+static PyObject *Claim, *claim_topic;
 static PyObject *S_content, *S_class_version, *S_source_id, *S_timestamp, *S_recorded_by;
 static PyObject *S_incident, *S_field, *S_value, *S_qualifier, *S_evidence, *S_said_by, *S_hedge;
 static PyObject *S_generic, *S_credibility, *S_note, *S_exact, *S_normal, *S_int, *S_position, *S_held;
 static PyObject *A_incidents, *A_home, *A_citations, *A_changed, *A_encoded, *A_aliases, *A_incident, *A_canonical;
-static PyObject *UUID, *uuid_int_slot, *uuid_safety_slot, *unknown_safety, *EMPTY;
+static UuidMaker uuids;
 static int configured = 0;
-
-static int digit_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* uuid_from_int(int.from_bytes(bytes)): a UUID with its two slots set directly. */
-static PyObject *uuid_from_bytes(const unsigned char bytes[16]) {
-    PyObject *number = _PyLong_FromByteArray(bytes, 16, 0, 0);
-    if (number == NULL) return NULL;
-    PyObject *uuid = PyBaseObject_Type.tp_new((PyTypeObject *)UUID, EMPTY, NULL);
-    if (uuid == NULL || Py_TYPE(uuid_int_slot)->tp_descr_set(uuid_int_slot, uuid, number) < 0 ||
-        Py_TYPE(uuid_safety_slot)->tp_descr_set(uuid_safety_slot, uuid, unknown_safety) < 0) {
-        Py_XDECREF(uuid);
-        Py_DECREF(number);
-        return NULL;
-    }
-    Py_DECREF(number);
-    return uuid;
-}
-
-/* transcoder.uuid_from_text for the form SQLite keeps ids in (32 hex digits): the UUID of the
-   same number, made as `uuid_from_int` makes it; any other text goes to the Python function. */
-static PyObject *uuid_of_text(PyObject *text) {
-    Py_ssize_t length;
-    const char *digits = PyUnicode_AsUTF8AndSize(text, &length);
-    if (digits == NULL) return NULL;
-    unsigned char bytes[16];
-    for (Py_ssize_t i = 0; length == 32 && i < 32; i++) {
-        int value = digit_value(digits[i]);
-        if (value < 0) break;
-        if (i % 2 == 0)
-            bytes[i / 2] = (unsigned char)(value << 4);
-        else
-            bytes[i / 2] |= (unsigned char)value;
-        if (i == 31) return uuid_from_bytes(bytes);
-    }
-    return PyObject_CallOneArg(uuid_from_text, text);
-}
 
 /* What a fold holds of the table state it writes into (`TableState`'s own containers). */
 typedef struct {
@@ -287,7 +246,7 @@ static int fold_claim_row(Running *run, Target *target, PyObject *row, PyObject 
         result = upcast < 0 ? -1 : 0;
         goto done;
     }
-    originator_id = PyUnicode_CheckExact(originator) ? uuid_of_text(originator)
+    originator_id = PyUnicode_CheckExact(originator) ? uuid_of_text(&uuids, originator)
                                                      : Py_NewRef(originator); /* SQLite keeps ids as text */
     if (originator_id == NULL) {
         result = -1;
@@ -385,22 +344,9 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         PyErr_SetString(PyExc_TypeError, "configure() takes a dict");
         return NULL;
     }
-    if (take(names, "Claim", &Claim) < 0 || take(names, "uuid_from_text", &uuid_from_text) < 0 ||
-        take(names, "claim_topic", &claim_topic) < 0 || take(names, "UUID", &UUID) < 0 ||
-        take(names, "unknown_safety", &unknown_safety) < 0)
+    if (take(names, "Claim", &Claim) < 0 || take(names, "claim_topic", &claim_topic) < 0 ||
+        uuid_maker_configure(&uuids, names) < 0)
         return NULL;
-    if (!PyType_Check(UUID)) {
-        PyErr_SetString(PyExc_TypeError, "configure(): UUID must be a class");
-        return NULL;
-    }
-    Py_XSETREF(uuid_int_slot, PyObject_GetAttrString(UUID, "int"));
-    Py_XSETREF(uuid_safety_slot, PyObject_GetAttrString(UUID, "is_safe"));
-    if (uuid_int_slot == NULL || uuid_safety_slot == NULL) return NULL;
-    if (Py_TYPE(uuid_int_slot)->tp_descr_set == NULL || Py_TYPE(uuid_safety_slot)->tp_descr_set == NULL) {
-        PyErr_SetString(PyExc_TypeError, "configure(): UUID.int and UUID.is_safe must be slots");
-        return NULL;
-    }
-    if (EMPTY == NULL && (EMPTY = PyTuple_New(0)) == NULL) return NULL;
     PyObject *fields = PyObject_GetAttrString(Claim, "_fields");
     if (fields == NULL) return NULL;
     int same = PyType_Check(Claim) && PyType_IsSubtype((PyTypeObject *)Claim, &PyTuple_Type) &&

@@ -5,8 +5,10 @@ them off.
 `chronology/_transcoder.c` decodes the log's rows as `transcoder.decode_state` and
 `Archive.read` do; `chronology/_fold.c` folds them into the projection's table state as
 `projection.fold` does; `chronology/_bestview.c` writes an incident's stored view as
-`bestview.view_body` does. The Python functions are the reference: each C module does the same steps
-with the same Python objects, and tests/test_native_*.py hold the two to each other. They are
+`bestview.view_body` does; `chronology/_records.c` encodes and decodes an incident's stored
+claims as `records.encode_claims` and `decode_claims` do. The Python functions are the
+reference: each C module does the same steps with the same Python objects, and
+tests/test_native_*.py hold the two to each other. They are
 built at install when a C compiler is present; without one, or with `CHRON_PURE_PYTHON=1`,
 everything runs in Python, with the same results.
 """
