@@ -443,9 +443,39 @@ class Archive(Application):
         select, _position, mark = self._log_rows()
         sql = f"{select} WHERE originator_id = {mark} AND originator_version = 1"
         rows = (read or self._rows)(sql, (claim_id if self.is_postgres else claim_id.hex,))
-        if not rows or rows[0][3] != domain.Claim.Recorded.TOPIC:
+        return self.incident_of_row(tuple(rows[0])) if rows else None
+
+    def incident_of_row(self, row: tuple) -> str | None:
+        """The slug a claim was recorded under, from the log's row (position, id, version, topic,
+        state) of its `Claim.Recorded` event; None for a row of any other event."""
+        if row[3] != domain.Claim.Recorded.TOPIC:
             return None
-        return self.decode_row(tuple(rows[0])).event.content["incident"]
+        return self.decode_row(row).event.content["incident"]
+
+    def claim_select(self, claim_id: UUID) -> tuple[str, tuple]:
+        """The SELECT of the log's row of a claim's `Claim.Recorded` event (as `log_select` gives
+        rows), with its parameters, for a caller that reads the log on a connection of its own;
+        one more column, `slug`, is the text after the first `"incident":"` in the stored bytes,
+        read without decoding them. That is where the transcoder writes the slug, so a caller may
+        join on it (the projection reads the incident's stored claims in the same query), but it
+        is only a guess: `incident_of_row` says what the event holds, and anything else (a state
+        of another shape, not found, not UTF-8) makes a `slug` no incident has."""
+        select, position, mark = self._log_rows()
+        key = '"incident":"'
+        if self.is_postgres:
+            table = select.split(" FROM ", 1)[1]
+            rest = f"substring(state from position('{key}'::bytea in state) + {len(key)})"
+            slug = "encode(substring(rest from 1 for greatest(position('\"'::bytea in rest) - 1, 0)), 'escape')"
+        else:
+            table = select.split(" FROM ", 1)[1]
+            rest = f"substr(state, instr(state, X'{key.encode().hex()}') + {len(key)})"
+            slug = "CAST(substr(rest, 1, max(instr(rest, X'22') - 1, 0)) AS TEXT)"
+        sql = (
+            f"SELECT position, originator_id, originator_version, topic, state, {slug} AS slug FROM"
+            f" (SELECT {position} AS position, originator_id, originator_version, topic, state, {rest} AS rest"
+            f" FROM {table} WHERE originator_id = {mark} AND originator_version = 1) AS recorded"
+        )
+        return sql, (claim_id if self.is_postgres else claim_id.hex,)
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0

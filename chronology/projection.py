@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 import orjson
@@ -270,7 +270,7 @@ class Projection:
                     empty=empty,
                     helper=helper,
                     also_flush=chain.flush,
-                    locate_claim=lambda claim_id: self.archive.incident_of_claim(claim_id, tx.rows),
+                    locate_claim=lambda claim_id: claim_home(self.archive, tx, claim_id),
                 )
             finally:
                 runs.close()  # its cursor, within this transaction
@@ -355,16 +355,18 @@ def fold_into_tables(
     policy: Policy = balanced,
     helper: bool = False,
     also_flush: Callable[[], None] | None = None,
-    locate_claim: Callable[[UUID], str | None] | None = None,
+    locate_claim: Callable[[UUID], ClaimHome] | None = None,
 ) -> FoldResult:
     """`fold` into the projection's tables within `tx` (`TableState`, `TableViews`) of either
     decoded `events` or the log's `rows` as read (`fold_rows`, which decodes them itself): rows
     are written out whenever more than `HOLD_AT_MOST` are held, and at the end, so a fold of
     any size takes bounded memory. `empty`: the tables hold nothing yet. `helper`: build views
     in a helper process too (`chronology.parallel`). `also_flush` writes out whatever else the
-    caller holds (the digest chain) at the same moments. `locate_claim`: the slug a claim was
-    recorded under (`TableState.locate_claim`; by default `archive.incident_of_claim`)."""
-    state = TableState(tx, locate_claim or archive.incident_of_claim, empty=empty)
+    caller holds (the digest chain) at the same moments. `locate_claim`: where a claim was
+    recorded (`TableState.locate_claim`; by default `archive.incident_of_claim` alone)."""
+    state = TableState(
+        tx, locate_claim or (lambda claim_id: ClaimHome(archive.incident_of_claim(claim_id))), empty=empty
+    )
     views = TableViews(tx, empty=empty)
     transactions: list[tuple[int, int]] = []
     """(last position, transaction time in µs) of each transaction folded, for `log_as_of`."""
@@ -445,6 +447,38 @@ def _id_text(texts: dict[int, str], number: int) -> str:
     return text
 
 
+class ClaimHome(NamedTuple):
+    """Where a claim not held was recorded: its incident's slug (None: no such claim in the
+    log) and, when `read`, that incident's stored claims as read in the same query (`stored`:
+    the `chron_incidents` row, None when it has none)."""
+
+    slug: str | None
+    stored: bytes | None = None
+    read: bool = False
+
+
+def claim_home(archive: Any, tx: Transaction, claim_id: UUID) -> ClaimHome:
+    """Where the claim `claim_id` was recorded, in one query (`TableState.locate_claim`): its
+    `Claim.Recorded` row (`Archive.claim_select`) joined to `chron_incidents` on the slug read out
+    of the row's bytes. A correction to a claim folded long ago (a retraction, a rank) then costs
+    one round trip to the store instead of two. The event's own slug (`Archive.incident_of_row`)
+    decides; when the slug read from the bytes is not it, only the slug is given, and the
+    incident is read as before."""
+    sql, params = archive.claim_select(claim_id)
+    rows = tx.rows(
+        f"SELECT recorded.*, chron_incidents.claims FROM ({sql}) AS recorded"
+        " LEFT JOIN chron_incidents ON chron_incidents.slug = recorded.slug",
+        params,
+    )
+    if not rows:
+        return ClaimHome(None)
+    *row, read_slug, stored = rows[0]
+    slug = archive.incident_of_row(tuple(row))
+    if slug is None or read_slug != slug:
+        return ClaimHome(slug)
+    return ClaimHome(slug, bytes(stored) if stored is not None else None, read=True)
+
+
 class TableState(Merges):
     """The fold's state kept in the projection tables (see `chronology.state.ArchiveState`).
 
@@ -465,7 +499,11 @@ class TableState(Merges):
     def __init__(self, tx: Transaction, locate_claim: Any = None, empty: bool = False) -> None:
         self.tx = tx
         self.locate_claim = locate_claim
-        """claim id -> the slug it was recorded under (None when not in the log)."""
+        """claim id -> the `ClaimHome` of a claim not held (its slug is None when it is not in
+        the log)."""
+        self._read_with_slug: dict[str, bytes | None] = {}
+        """The stored claims of an incident read with a claim's slug (`ClaimHome.stored`), until
+        `_incident` takes them."""
         self.aliases = dict(tx.rows("SELECT old, new FROM chron_aliases"))
         self.links = [Link(*row) for row in tx.rows("SELECT incident, relation, other, position FROM chron_links")]
         """Analysts' links between incidents: few, so read once."""
@@ -493,6 +531,8 @@ class TableState(Merges):
         """The claims stored under `slug` (`encode_claims` bytes), or None."""
         if self._stored is not None and slug not in self._stored:
             return None
+        if slug in self._read_with_slug:
+            return self._read_with_slug.pop(slug)
         row = self.tx.one("SELECT claims FROM chron_incidents WHERE slug = ?", (slug,))
         return bytes(row[0]) if row is not None else None
 
@@ -528,7 +568,10 @@ class TableState(Merges):
     def get_claim(self, claim_id: UUID) -> Claim | None:
         slug = self._home.get(claim_id.int)
         if slug is None and self.locate_claim is not None:
-            slug = self.locate_claim(claim_id)
+            home = self.locate_claim(claim_id)
+            slug = home.slug
+            if slug is not None and home.read and slug not in self._incidents:
+                self._read_with_slug = {slug: home.stored}  # for `_incident`, straight away
         return self._incident(slug).get(claim_id.int) if slug is not None else None
 
     def put_claim(self, claim: Claim) -> None:

@@ -10,13 +10,15 @@ import os
 import signal
 import sys
 import time
+import uuid
 import warnings
 
 import pytest
 
-from chronology import parallel
+from chronology import parallel, projection
 from chronology.archive import Archive
 from chronology.projection import Projection, TableViews
+from chronology.records import decode_claims
 from chronology.resolution import balanced
 from tests.conftest import EVENTS
 
@@ -199,6 +201,42 @@ def test_writing_out_after_every_transaction_leaves_the_tables_writing_once_does
     assert all_rows(often) == expected
     often.close()
     assert any(b"Reuters" in body for _id, body in expected["chron_sources"])
+
+
+@pytest.mark.parametrize("slug_read", ["as written", "not the event's"])
+def test_corrections_to_claims_written_out_find_their_incidents_in_one_query(chron, monkeypatch, slug_read):
+    """A correction (retraction, rank) to a claim no longer held finds its incident in the
+    store: one query reads the slug from the claim's row and the incident's stored claims with
+    it (`claim_home`). When the slug read from the row's bytes is not the event's own, only the
+    slug is taken and the incident is read on its own. Either way the tables come out as a fold
+    holding everything makes them."""
+    archive = corrected_archive(chron)
+    once = Projection(archive, parallel_from=None).rebuild()
+    expected = all_rows(once)
+    once.close()
+    select = Archive.claim_select
+    if slug_read != "as written":
+        misread = lambda self, claim_id: (  # noqa: E731
+            select(self, claim_id)[0].replace(" AS slug FROM", " || '-misread' AS slug FROM"),
+            select(self, claim_id)[1],
+        )
+        monkeypatch.setattr(Archive, "claim_select", misread)
+    homes = []
+    home = projection.claim_home
+    monkeypatch.setattr(projection, "claim_home", lambda *args: homes.append(home(*args)) or homes[-1])
+    monkeypatch.setattr(projection, "HOLD_AT_MOST", 0)  # every claim written out before its correction
+    often = Projection(archive, parallel_from=None).rebuild()
+    assert all_rows(often) == expected
+    assert len(homes) >= 2 and all(found.slug for found in homes)
+    if slug_read == "as written":  # the incident's claims as written out before the correction
+        assert all(found.read and {c.incident for c in decode_claims(found.stored)} == {found.slug} for found in homes)
+    else:
+        assert not any(found.read for found in homes)
+    with often.db.transaction(write=False) as tx:
+        source = next(e.originator_id for e in archive.read() if e.topic == "chronology:Source.Registered")
+        assert home(archive, tx, source) == projection.ClaimHome(None)  # not a claim
+        assert home(archive, tx, uuid.uuid4()) == projection.ClaimHome(None)  # not in the log
+    often.close()
 
 
 def test_incidents_citing_two_versions_of_a_source_are_each_built_with_their_own(chron, monkeypatch):
