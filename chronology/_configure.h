@@ -52,7 +52,7 @@ typedef struct {
 } UuidMaker;
 
 /* The maker from names["UUID"], names["unknown_safety"] and names["uuid_from_text"]. */
-static int uuid_maker_configure(UuidMaker *maker, PyObject *names) {
+static inline int uuid_maker_configure(UuidMaker *maker, PyObject *names) {
     if (take(names, "UUID", &maker->cls) < 0 || take(names, "unknown_safety", &maker->unknown_safety) < 0 ||
         take(names, "uuid_from_text", &maker->from_text) < 0)
         return -1;
@@ -89,16 +89,19 @@ static inline PyObject *uuid_from_bytes(const UuidMaker *maker, const unsigned c
 /* transcoder.uuid_from_text(text): text that is 32 hex digits once its hyphens are dropped (the
    forms stores keep ids in) becomes the UUID of that number here; anything else goes to the
    Python function, with its own errors. */
-static inline PyObject *uuid_of_text(const UuidMaker *maker, PyObject *text) {
-    Py_ssize_t length;
-    const char *at = PyUnicode_AsUTF8AndSize(text, &length);
-    if (at == NULL) return NULL;
+static inline PyObject *uuid_of_text(const UuidMaker *maker, PyObject *text) { /* text: a str */
+    if (!PyUnicode_IS_ASCII(text)) return PyObject_CallOneArg(maker->from_text, text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    const char *at = (const char *)PyUnicode_1BYTE_DATA(text);
     unsigned char bytes[16];
     int digits = 0;
     for (Py_ssize_t i = 0; i < length && digits <= 32; i++) {
         char c = at[i];
-        int value = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c == '-' ? -2 : -1;
-        if (value == -2) continue;
+        if (c == '-') continue;
+        int value = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
         if (value < 0) {
             digits = -1;
             break;
@@ -113,6 +116,34 @@ static inline PyObject *uuid_of_text(const UuidMaker *maker, PyObject *text) {
     }
     if (digits == 32) return uuid_from_bytes(maker, bytes);
     return PyObject_CallOneArg(maker->from_text, text);
+}
+
+/* transcoder.shared(kind, text, decode): the value decoded from the same text recently (the
+   cache `recent` holds, by kind: no more than `at_most` of a kind), else decode(text), or
+   uuid_of_text(uuids, text) when `decode` is NULL, kept for the next time. */
+static inline PyObject *shared(PyObject *recent, Py_ssize_t at_most, PyObject *kind, PyObject *text, PyObject *decode,
+                               const UuidMaker *uuids) {
+    PyObject *cache = PyDict_GetItemWithError(recent, kind);
+    if (cache == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        cache = PyDict_New();
+        if (cache == NULL || PyDict_SetItem(recent, kind, cache) < 0) {
+            Py_XDECREF(cache);
+            return NULL;
+        }
+        Py_DECREF(cache); /* held by `recent` */
+    }
+    PyObject *value = PyDict_GetItemWithError(cache, text);
+    if (value != NULL && value != Py_None) return Py_NewRef(value);
+    if (PyErr_Occurred()) return NULL;
+    if (PyDict_GET_SIZE(cache) >= at_most) PyDict_Clear(cache);
+    value = decode == NULL ? uuid_of_text(uuids, text) : PyObject_CallOneArg(decode, text);
+    if (value == NULL) return NULL;
+    if (PyDict_SetItem(cache, text, value) < 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
 }
 
 #endif

@@ -18,32 +18,6 @@ static Py_ssize_t recent_at_most, CLAIM_SIZE, I_ID, I_SOURCE_ID, I_RECORDED_AT;
 static UuidMaker uuids;
 static int configured = 0;
 
-/* transcoder.shared(kind, text, decode): decode(text), or the value decoded from the same text
-   recently (the cache the log's decoding shares). */
-static PyObject *shared(PyObject *kind, PyObject *text, PyObject *decode) {
-    PyObject *cache = PyDict_GetItemWithError(recent, kind);
-    if (cache == NULL) {
-        if (PyErr_Occurred()) return NULL;
-        cache = PyDict_New();
-        if (cache == NULL || PyDict_SetItem(recent, kind, cache) < 0) {
-            Py_XDECREF(cache);
-            return NULL;
-        }
-        Py_DECREF(cache); /* held by `recent` */
-    }
-    PyObject *value = PyDict_GetItemWithError(cache, text);
-    if (value != NULL && value != Py_None) return Py_NewRef(value);
-    if (PyErr_Occurred()) return NULL;
-    if (PyDict_GET_SIZE(cache) >= recent_at_most) PyDict_Clear(cache);
-    value = decode == NULL ? uuid_of_text(&uuids, text) : PyObject_CallOneArg(decode, text);
-    if (value == NULL) return NULL;
-    if (PyDict_SetItem(cache, text, value) < 0) {
-        Py_DECREF(value);
-        return NULL;
-    }
-    return value;
-}
-
 static PyObject *encode_claims(PyObject *module, PyObject *claims) {
     /* encode_claims(claims): orjson.dumps([tuple(c) for c in claims]). */
     if (!configured) {
@@ -125,9 +99,12 @@ static PyObject *decode_claims(PyObject *module, PyObject *const *args, Py_ssize
         PyObject *row = PyList_GET_ITEM(rows, i), *value, *pack, *claim;
         if ((value = claim_id(PyList_GET_ITEM(row, I_ID), memo)) == NULL) goto failed;
         replace(row, I_ID, value);
-        if ((value = shared(K_uuid, PyList_GET_ITEM(row, I_SOURCE_ID), NULL)) == NULL) goto failed;
+        value = shared(recent, recent_at_most, K_uuid, PyList_GET_ITEM(row, I_SOURCE_ID), NULL, &uuids);
+        if (value == NULL) goto failed;
         replace(row, I_SOURCE_ID, value);
-        if ((value = shared(K_datetime, PyList_GET_ITEM(row, I_RECORDED_AT), datetime_decoder)) == NULL) goto failed;
+        value = shared(recent, recent_at_most, K_datetime, PyList_GET_ITEM(row, I_RECORDED_AT), datetime_decoder,
+                       NULL);
+        if (value == NULL) goto failed;
         replace(row, I_RECORDED_AT, value);
         if ((pack = PyTuple_Pack(1, row)) == NULL) goto failed;
         claim = PyTuple_Type.tp_new((PyTypeObject *)Claim, pack, NULL); /* tuple.__new__(Claim, row) */

@@ -34,31 +34,6 @@ static Py_ssize_t count_tags(const char *data, Py_ssize_t size) {
     return found;
 }
 
-static PyObject *shared(PyObject *kind, PyObject *text, PyObject *decode) {
-    /* transcoder.shared: decode(text), or the value decoded from the same text recently. */
-    PyObject *cache = PyDict_GetItemWithError(recent, kind);
-    if (cache == NULL) {
-        if (PyErr_Occurred()) return NULL;
-        cache = PyDict_New();
-        if (cache == NULL || PyDict_SetItem(recent, kind, cache) < 0) {
-            Py_XDECREF(cache);
-            return NULL;
-        }
-        Py_DECREF(cache); /* held by `recent` */
-    }
-    PyObject *value = PyDict_GetItemWithError(cache, text);
-    if (value != NULL && value != Py_None) return Py_NewRef(value);
-    if (PyErr_Occurred()) return NULL;
-    if (PyDict_GET_SIZE(cache) >= recent_at_most) PyDict_Clear(cache);
-    value = PyObject_CallOneArg(decode, text);
-    if (value == NULL) return NULL;
-    if (PyDict_SetItem(cache, text, value) < 0) {
-        Py_DECREF(value);
-        return NULL;
-    }
-    return value;
-}
-
 static PyObject *decode_state(PyObject *data) {
     /* transcoder.decode_state: untag(orjson.loads(data)), the top level first. */
     PyObject *value = PyObject_CallOneArg(loads, data);
@@ -84,7 +59,7 @@ static PyObject *decode_state(PyObject *data) {
             }
             Py_INCREF(name);
             Py_INCREF(text);
-            PyObject *decoded = shared(name, text, decode);
+            PyObject *decoded = shared(recent, recent_at_most, name, text, decode, NULL);
             Py_DECREF(name);
             Py_DECREF(text);
             if (decoded == NULL) goto error;

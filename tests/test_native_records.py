@@ -122,6 +122,12 @@ def failure(decode, *args):
             [[1, "a-b", "killed", 3, "exact", str(UUID(int=2)), {}, "2026-01-01T00:00:00+00:00"] + [None] * 11]
         ),  # fmt: skip
         orjson.dumps([[str(UUID(int=1)), "a-b", "killed", 3, "exact", str(UUID(int=2)), {}, 5] + [None] * 11]),
+        orjson.dumps(
+            [
+                ["\u00e9" * 32, "a-b", "killed", 3, "exact", str(UUID(int=2)), {}, "2026-01-01T00:00:00+00:00"]
+                + [None] * 11
+            ]
+        ),  # fmt: skip
         orjson.dumps([[str(UUID(int=1)), "a-b", "killed", 3, "exact", str(UUID(int=2)), {}, "2026-01-01T00:00:00"]]),
     ],
 )
