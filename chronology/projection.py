@@ -485,8 +485,8 @@ class TableState(Merges):
     Claims are stored per incident: one `chron_incidents` row holds every claim recorded under
     a slug, as folded, so a catch-up reads and writes one row per incident it touches and a
     rebuild writes one row per incident rather than one per claim. A claim's own slug is found
-    in the log (its `Claim.Recorded` event, by the log's index of aggregate ids);
-    `chron_citations` says which incidents cite a source.
+    in the log (its `Claim.Recorded` event, by the log's index of aggregate ids, read with its
+    incident's row: `claim_home`); `chron_citations` says which incidents cite a source.
 
     Rows read or written are held in memory and written with one `executemany` per table at
     `flush()`, inside the same transaction; reads see them first. `empty=True` says the tables
