@@ -501,9 +501,6 @@ class TableState(Merges):
         self.locate_claim = locate_claim
         """claim id -> the `ClaimHome` of a claim not held (its slug is None when it is not in
         the log)."""
-        self._read_with_slug: dict[str, bytes | None] = {}
-        """The stored claims of an incident read with a claim's slug (`ClaimHome.stored`), until
-        `_incident` takes them."""
         self.aliases = dict(tx.rows("SELECT old, new FROM chron_aliases"))
         self.links = [Link(*row) for row in tx.rows("SELECT incident, relation, other, position FROM chron_links")]
         """Analysts' links between incidents: few, so read once."""
@@ -531,22 +528,22 @@ class TableState(Merges):
         """The claims stored under `slug` (`encode_claims` bytes), or None."""
         if self._stored is not None and slug not in self._stored:
             return None
-        if slug in self._read_with_slug:
-            return self._read_with_slug.pop(slug)
         row = self.tx.one("SELECT claims FROM chron_incidents WHERE slug = ?", (slug,))
         return bytes(row[0]) if row is not None else None
 
-    def _read_incident(self, slug: str) -> dict[int, Claim]:
-        stored = self._stored_claims(slug)
+    def _read_incident(self, slug: str, home: ClaimHome | None = None) -> dict[int, Claim]:
+        """The claims stored under `slug`: as `home` read them with a claim's slug, if it did."""
+        stored = home.stored if home is not None and home.read else self._stored_claims(slug)
         if stored is None:
             return {}
         return {c.id.int: c for c in _read_row("chron_incidents", slug, decode_claims, stored)}
 
-    def _incident(self, slug: str) -> dict[int, Claim]:
-        """The claims recorded under `slug`, held from now on until `flush()`."""
+    def _incident(self, slug: str, home: ClaimHome | None = None) -> dict[int, Claim]:
+        """The claims recorded under `slug`, held from now on until `flush()` (`home`: where a
+        claim of it was found, with its stored claims if they were read then)."""
         claims = self._incidents.get(slug)
         if claims is None:
-            claims = self._incidents[slug] = self._read_incident(slug)
+            claims = self._incidents[slug] = self._read_incident(slug, home)
             self._home.update(dict.fromkeys(claims, slug))
             self._held += len(claims)
         return claims
@@ -567,12 +564,10 @@ class TableState(Merges):
 
     def get_claim(self, claim_id: UUID) -> Claim | None:
         slug = self._home.get(claim_id.int)
-        if slug is None and self.locate_claim is not None:
-            home = self.locate_claim(claim_id)
-            slug = home.slug
-            if slug is not None and home.read and slug not in self._incidents:
-                self._read_with_slug = {slug: home.stored}  # for `_incident`, straight away
-        return self._incident(slug).get(claim_id.int) if slug is not None else None
+        if slug is not None:
+            return self._incident(slug).get(claim_id.int)
+        home = self.locate_claim(claim_id) if self.locate_claim is not None else ClaimHome(None)
+        return self._incident(home.slug, home).get(claim_id.int) if home.slug is not None else None
 
     def put_claim(self, claim: Claim) -> None:
         slug = claim.incident
