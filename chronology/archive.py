@@ -94,9 +94,30 @@ pages, each a separate read and write when a rebuild replaces them."""
 
 def _prepare_sqlite_file(path: Path) -> None:
     """Give a new SQLite store its page size, which is fixed once the file has content (an
-    existing store keeps its own)."""
-    if path.exists() and path.stat().st_size > 0:
+    existing store keeps its own), and WAL mode.
+
+    The new file is made under a name of this process's own and linked into place, so it
+    appears with both already set. Processes opening a new store at once then never turn the
+    same file to WAL together: two connections doing that can each wait for the other's lock,
+    and SQLite answers one of them "database is locked" at once rather than wait. A store made
+    some other way, even as an empty file, is left as it is."""
+    if path.exists():
+        if path.stat().st_size == 0:
+            _set_up_sqlite_file(path)  # made empty by someone else: as before, in place
         return
+    draft = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        _set_up_sqlite_file(draft)
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process linked its own first: the same page size and mode
+    except OSError:  # a file system without hard links
+        _set_up_sqlite_file(path)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def _set_up_sqlite_file(path: Path) -> None:
     connection = sqlite3.connect(path)
     try:
         connection.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")

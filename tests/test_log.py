@@ -134,6 +134,44 @@ def test_new_sqlite_stores_get_large_pages_and_older_stores_keep_theirs(tmp_path
     assert {v.slug for v in views} and all(v.fields for v in views)
 
 
+def test_a_new_sqlite_store_appears_whole_once_however_many_open_it(tmp_path, monkeypatch):
+    """A new store's file is made under another name and linked into place with its page size
+    and WAL mode already set, so processes opening it at once never convert one file together
+    (SQLite can refuse one of two such conversions at once: "database is locked"). One that
+    finds another process's file already linked keeps that one and leaves nothing behind."""
+    from chronology import archive as archive_module
+
+    def page_size_and_mode(path):
+        connection = sqlite3.connect(path)
+        try:
+            return tuple(connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_size", "journal_mode"))
+        finally:
+            connection.close()
+
+    new = tmp_path / "new.db"
+    Archive(str(new)).close()
+    assert page_size_and_mode(new) == (archive_module.SQLITE_PAGE_SIZE, "wal")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("new.db")) == []
+
+    raced = tmp_path / "raced.db"
+    real_link = archive_module.os.link
+
+    def another_process_first(source, target):
+        other = sqlite3.connect(tmp_path / "other.db")  # what the other process linked
+        other.execute("PRAGMA page_size=8192")
+        other.execute("PRAGMA journal_mode=WAL")
+        other.close()
+        real_link(tmp_path / "other.db", target)
+        real_link(source, target)  # raises FileExistsError, as the loser's link does
+
+    monkeypatch.setattr(archive_module.os, "link", another_process_first)
+    archive = Archive(str(raced))
+    archive.ingest(read_fact_file(EVENTS / "2020-03-12-reuters.toml"))
+    archive.close()
+    assert page_size_and_mode(raced) == (8192, "wal")  # the other process's file, now holding the log
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".new")]
+
+
 def test_events_are_stored_under_explicit_stable_topics(store):
     archive = Archive(store)
     archive.ingest(read_fact_file(EVENTS / "2020-03-12-reuters.toml"))
