@@ -482,13 +482,12 @@ class Archive(Application):
         is only a guess: `incident_of_row` says what the event holds, and anything else (a state
         of another shape, not found, not UTF-8) makes a `slug` no incident has."""
         select, position, mark = self._log_rows()
+        table = select.split(" FROM ", 1)[1]
         key = '"incident":"'
         if self.is_postgres:
-            table = select.split(" FROM ", 1)[1]
             rest = f"substring(state from position('{key}'::bytea in state) + {len(key)})"
             slug = "encode(substring(rest from 1 for greatest(position('\"'::bytea in rest) - 1, 0)), 'escape')"
         else:
-            table = select.split(" FROM ", 1)[1]
             rest = f"substr(state, instr(state, X'{key.encode().hex()}') + {len(key)})"
             slug = "CAST(substr(rest, 1, max(instr(rest, X'22') - 1, 0)) AS TEXT)"
         sql = (
