@@ -12,7 +12,8 @@
 #include "_configure.h"
 #include <string.h>
 
-static PyObject *LoggedEvent, *event_classes, *decoders, *recent, *loads, *untag, *uuid_from_text;
+static PyObject *LoggedEvent, *event_classes, *decoders, *recent, *loads, *untag;
+static UuidMaker uuids;
 static Py_ssize_t recent_at_most;
 static PyObject *D_position, *D_recorded_at, *D_topic, *D_originator_id, *D_version, *D_event, *D_state;
 static PyObject *S_type, *S_data, *S_class_version, *S_originator_id, *S_originator_version, *S_timestamp;
@@ -94,7 +95,7 @@ static PyObject *logged_event(PyObject *row, PyObject *fallback) {
     PyObject *stored = PyTuple_GET_ITEM(row, 4);
     PyObject *originator_id = NULL, *state = NULL, *logged = NULL, *event = NULL, *fields = NULL;
 
-    originator_id = PyUnicode_CheckExact(originator) ? PyObject_CallOneArg(uuid_from_text, originator)
+    originator_id = PyUnicode_CheckExact(originator) ? uuid_of_text(&uuids, originator)
                                                       : Py_NewRef(originator); /* SQLite keeps ids as text */
     if (originator_id == NULL) goto error;
     state = PyBytes_CheckExact(stored) ? Py_NewRef(stored) : PyBytes_FromObject(stored);
@@ -190,7 +191,8 @@ static int slot_of(const char *name, PyObject **slot) {
 
 static PyObject *configure(PyObject *module, PyObject *names) {
     /* configure(names): LoggedEvent, the current event classes by topic, the decoders, the
-       cache of recent values and its bound, orjson.loads, untag and uuid_from_text. */
+       cache of recent values and its bound, orjson.loads, untag, and UUID, unknown_safety and
+       uuid_from_text for the ids. */
     if (!PyDict_Check(names)) {
         PyErr_SetString(PyExc_TypeError, "configure() takes a dict");
         return NULL;
@@ -199,7 +201,7 @@ static PyObject *configure(PyObject *module, PyObject *names) {
     if (take(names, "LoggedEvent", &LoggedEvent) < 0 || take(names, "event_classes", &event_classes) < 0 ||
         take(names, "decoders", &decoders) < 0 || take(names, "recent", &recent) < 0 ||
         take(names, "recent_at_most", &bound) < 0 || take(names, "loads", &loads) < 0 ||
-        take(names, "untag", &untag) < 0 || take(names, "uuid_from_text", &uuid_from_text) < 0) {
+        take(names, "untag", &untag) < 0 || uuid_maker_configure(&uuids, names) < 0) {
         Py_XDECREF(bound);
         return NULL;
     }

@@ -456,15 +456,12 @@ class Archive(Application):
 
     # --- reading -----------------------------------------------------------------------------
 
-    def incident_of_claim(self, claim_id: UUID, read: Any = None) -> str | None:
+    def incident_of_claim(self, claim_id: UUID) -> str | None:
         """The slug a claim was recorded under, from its `Claim.Recorded` event (None if the log
-        holds no such claim), found by the log's index of aggregate ids. `read(sql, params)`:
-        the rows of a SELECT on a connection of the caller's (the projection's, within its
-        transaction: `Transaction.rows`); by default the archive's own."""
-        select, _position, mark = self._log_rows()
-        sql = f"{select} WHERE originator_id = {mark} AND originator_version = 1"
-        rows = (read or self._rows)(sql, (claim_id if self.is_postgres else claim_id.hex,))
-        return self.incident_of_row(tuple(rows[0])) if rows else None
+        holds no such claim), found by the log's index of aggregate ids (`claim_select`) on the
+        archive's own connection."""
+        rows = self._rows(*self.claim_select(claim_id))
+        return self.incident_of_row(tuple(rows[0])[:5]) if rows else None
 
     def incident_of_row(self, row: tuple) -> str | None:
         """The slug a claim was recorded under, from the log's row (position, id, version, topic,
@@ -630,6 +627,8 @@ _decoding = accelerated.load(
         "loads": orjson.loads,
         "untag": transcoder.untag,
         "uuid_from_text": uuid_from_text,
+        "UUID": UUID,
+        "unknown_safety": transcoder._UNKNOWN_SAFETY,
     },
 )
 NATIVE = _decoding is not None

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from chronology import projection
 from chronology.archive import Archive
-from chronology.projection import Database, Projection, TableState, fold_rows
+from chronology.projection import ClaimHome, Database, Projection, TableState, fold_rows
 from cli import cli
 from tests.conftest import EVENTS
 from tests.test_parallel import (
@@ -83,7 +83,7 @@ def folded(store: str, rows: list[tuple]) -> tuple:
     db = Database.for_archive(archive)
     try:
         with db.transaction() as tx:
-            state = TableState(tx, archive.incident_of_claim, empty=True)
+            state = TableState(tx, lambda claim_id: ClaimHome(archive.incident_of_claim(claim_id)), empty=True)
             noted = Noted()
             result = fold_rows(
                 state, None, rows, archive, after_transaction=noted.after_transaction, refresh_views=noted.refresh
