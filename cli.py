@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import itertools
 import os
 import sys
@@ -18,7 +19,7 @@ import orjson
 
 from chronology import __version__
 from chronology.archive import RANKS, RELATIONS, Archive
-from chronology.errors import ChronologyError, FactFileError, UnknownReference, store_unavailable
+from chronology.errors import ChronologyError, FactFileError, OutputError, UnknownReference, store_unavailable
 from chronology.factfile import fact_file_paths, read_fact_file
 from chronology.plugins import load_plugins
 from chronology.projection import Projection, collector_paused
@@ -32,17 +33,29 @@ from chronology.replay import (
     timeline_pages,
 )
 
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS, errno.EBADF}
+"""What writing a command's output can fail with (a full disk, a read-only one)."""
+
 
 class ChronGroup(click.Group):
-    """Turns every `ChronologyError`, and a store that cannot be used just now (a dropped
-    connection, a lock another process held too long), into one line on stderr and exit
-    status 1."""
+    """Turns every `ChronologyError`, a store that cannot be used just now (a dropped
+    connection, a lock another process held too long), and output that cannot be written (a
+    full disk) into one line on stderr and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a write that fails is reported here, not at the interpreter's exit
+            return result
         except ChronologyError as error:
             click.echo(f"error: {error}", err=True)
+            ctx.exit(1)
+        except BrokenPipeError:
+            raise  # a reader that stopped early (`chron replay | head`): click exits quietly
+        except OSError as error:
+            if error.errno not in _WRITE_FAILURES or error.filename is not None:
+                raise
+            click.echo(f"error: cannot write to standard output: {error.strerror}", err=True)
             ctx.exit(1)
         except Exception as error:
             if not store_unavailable(error):
@@ -71,17 +84,26 @@ def _json_list(items: Iterable[Any]) -> None:
 def _destination(output: Path | None) -> Iterator[BinaryIO]:
     """Where a command writes: standard output, or the file `output`, which appears under its
     name only once complete (written as NAME.partial, renamed at the end, removed if the
-    command fails)."""
+    command fails); a device or a named pipe is written directly."""
     if output is None:
         yield sys.stdout.buffer
         return
-    partial = output.with_name(output.name + ".partial")
     try:
-        with open(partial, "wb") as out:
-            yield out
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
+        if output.exists() and not output.is_file():  # a device or a pipe (/dev/stdout): written as it is
+            with open(output, "wb") as out:
+                yield out
+            return
+        partial = output.with_name(output.name + ".partial")
+        try:
+            with open(partial, "wb") as out:
+                yield out
+            os.replace(partial, output)
+        finally:
+            partial.unlink(missing_ok=True)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise OutputError(f"cannot write to {output}: {error.strerror}") from error
 
 
 def _archive(ctx: click.Context) -> Archive:

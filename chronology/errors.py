@@ -77,6 +77,10 @@ class BadExportOption(ChronologyError):
     """An exporter option has a value the exporter cannot use (raised by exporters)."""
 
 
+class OutputError(ChronologyError):
+    """A command's output could not be written (a full disk, a missing folder, no permission)."""
+
+
 class LogImportError(ChronologyError):
     """A `chron log export` file that cannot be imported; names the line."""
 

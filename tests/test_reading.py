@@ -7,6 +7,11 @@ import dataclasses
 import datetime as dt
 import itertools
 import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import icalendar
 import orjson
@@ -24,7 +29,7 @@ from chronology.replay import Filters, field_history, load_timeline, timeline_pa
 from chronology.resolution import BUILT_IN_POLICIES, balanced
 from chronology.scratch import scratch_replay
 from chronology.state import MemoryState
-from tests.conftest import EVENTS
+from tests.conftest import EVENTS, ROOT
 
 TAJI = "2020-03-11-camp-taji-rocket-attack"
 STRIKES = "2020-03-12-us-retaliatory-strikes-in-iraq"
@@ -281,6 +286,73 @@ def test_an_exporter_failing_half_way_leaves_no_file(bundled, tmp_path, monkeypa
     result = bundled("export", "csv", "-o", out, expect=1)
     assert "plugin 'csv' failed to export 'csv': RuntimeError" in result.stderr
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+DEV_FULL = Path("/dev/full")
+"""A device whose every write fails with 'No space left on device' (Linux)."""
+
+
+def _chron_process(store: str, *args: str, stdout) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "--store", store, *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(not DEV_FULL.is_char_device(), reason="needs /dev/full, a Linux device")
+@pytest.mark.parametrize(
+    "command", [("replay",), ("export", "ical"), ("log", "export"), ("show", "2020-03-11-camp-taji-rocket-attack")]
+)
+def test_output_to_a_full_disk_is_one_clear_error(bundled, command):
+    with DEV_FULL.open("wb") as full:
+        result = _chron_process(bundled.store, *command, stdout=full)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == "error: cannot write to standard output: No space left on device\n"
+
+
+@pytest.mark.skipif(not DEV_FULL.is_char_device(), reason="needs /dev/full, a Linux device")
+def test_an_output_file_that_cannot_be_written_is_one_clear_error(bundled, tmp_path):
+    result = bundled("export", "ical", "-o", DEV_FULL, expect=1)  # written directly, never replaced
+    assert result.stderr == f"error: cannot write to {DEV_FULL}: No space left on device\n"
+    assert DEV_FULL.is_char_device()
+    missing = tmp_path / "no-such-folder" / "timeline.ics"
+    result = bundled("export", "ical", "-o", missing, expect=1)
+    assert result.stderr == f"error: cannot write to {missing}: No such file or directory\n"
+    assert not missing.parent.exists()
+
+
+def test_output_to_a_named_pipe_is_written_into_the_pipe(bundled, tmp_path):
+    pipe = tmp_path / "feed"
+    os.mkfifo(pipe)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_bytes()))
+    reader.start()
+    bundled("export", "csv", "-o", pipe)
+    reader.join(timeout=60)
+    assert pipe.exists() and not pipe.is_file()  # still the pipe: not replaced by a file
+    assert read[0] == bundled("export", "csv").stdout_bytes
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(chron, tmp_path):
+    from bench.synthetic import write_corpus
+
+    files, _ = write_corpus(tmp_path / "synthetic", 200)  # about 2,600 events: megabytes as JSON
+    chron("ingest", *files)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "--store", chron.store, "log", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    process.stdout.readline()
+    process.stdout.close()  # as `chron log --json | head -1` does, long before the end
+    _, errors = process.communicate(timeout=120)
+    assert errors == b""
+    assert process.returncode == 1  # click's exit status for a closed pipe: no traceback, no message
 
 
 def test_the_log_listed_in_batches_is_the_log_listed_whole(chron, tmp_path):
