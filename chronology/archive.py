@@ -28,7 +28,7 @@ from chronology.factfile import FactFile
 from chronology.fields import RELIABILITY_GRADES
 from chronology.projection import collector_paused
 from chronology.records import LoggedEvent
-from chronology.transcoder import OrjsonTranscoder, decode_state, uuid_from_text
+from chronology.transcoder import decode_state, tag, uuid_from_text
 
 DEFAULT_STORE = "chron.db"
 LOCK_WAIT_SECONDS = 60
@@ -182,6 +182,17 @@ class _Plan:
     report: IngestReport | None = None
     recorded_at: dt.datetime | None = None
     recorded_by: str = ""
+
+
+class OrjsonTranscoder(Transcoder):
+    """The transcoder every Chronology store uses: `chronology.transcoder`'s encoding, in the
+    shape eventsourcing's mapper asks for."""
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(tag(obj), option=orjson.OPT_SORT_KEYS)
+
+    def decode(self, data: bytes) -> Any:
+        return decode_state(data)
 
 
 class Archive(Application):

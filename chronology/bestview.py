@@ -18,8 +18,8 @@ from uuid import UUID
 import orjson
 
 from chronology import accelerated
-from chronology.domain import incident_id
 from chronology.fields import CATALOG
+from chronology.ids import incident_id
 from chronology.records import Claim, Link, Source
 from chronology.resolution import (
     Alternative,

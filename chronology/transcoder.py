@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID, SafeUUID
 
 import orjson
-from eventsourcing.persistence import Transcoder
 
 _new_object = object.__new__
 
@@ -141,13 +140,3 @@ def decode_state(data: bytes) -> Any:
         if found == expected:
             return value
     return untag(orjson.loads(data))
-
-
-class OrjsonTranscoder(Transcoder):
-    """The transcoder every Chronology store uses."""
-
-    def encode(self, obj: Any) -> bytes:
-        return orjson.dumps(tag(obj), option=orjson.OPT_SORT_KEYS)
-
-    def decode(self, data: bytes) -> Any:
-        return decode_state(data)

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chronology import domain
-from chronology.archive import Archive
+from chronology import domain, ids
+from chronology.archive import Archive, OrjsonTranscoder
 from chronology.factfile import read_fact_file
-from chronology.transcoder import OrjsonTranscoder, uuid_from_text
+from chronology.transcoder import uuid_from_text
 from tests.conftest import EVENTS
 
 scalars = st.one_of(
@@ -189,12 +189,12 @@ def test_claim_ids_are_derived_from_content():
         "said_by": "X",
         "evidence": {"quote": "three"},
     }
-    source = domain.source_id("s")
-    same = domain.claim_id(content, source)
-    assert same == domain.claim_id({**content, "evidence": {"quote": "3 dead"}}, source)
-    assert same != domain.claim_id({**content, "value": 4}, source)
-    assert same != domain.claim_id(content, domain.source_id("t"))
-    assert domain.incident_id("a-b") == domain.incident_id("a-b")
+    source = ids.source_id("s")
+    same = ids.claim_id(content, source)
+    assert same == ids.claim_id({**content, "evidence": {"quote": "3 dead"}}, source)
+    assert same != ids.claim_id({**content, "value": 4}, source)
+    assert same != ids.claim_id(content, ids.source_id("t"))
+    assert ids.incident_id("a-b") == ids.incident_id("a-b")
 
 
 @given(st.text())
@@ -203,12 +203,12 @@ def test_ids_are_uuid5_in_the_chronology_namespace(name):
     from uuid import uuid5
 
     try:
-        expected = uuid5(domain.NAMESPACE, name)
+        expected = uuid5(ids.NAMESPACE, name)
     except UnicodeEncodeError:  # a lone surrogate: no id, either way
         with pytest.raises(UnicodeEncodeError):
-            domain.name_id(name)
+            ids.name_id(name)
         return
-    made = domain.name_id(name)
+    made = ids.name_id(name)
     assert (made, made.int, made.version, made.variant, str(made), hash(made)) == (
         expected,
         expected.int,
@@ -235,12 +235,12 @@ def test_claim_ids_are_those_the_documented_formula_gives(tmp_path):
     checked = 0
     for path in [*fact_file_paths([EVENTS]), *files]:
         for spec in read_fact_file(path).claims:
-            source = domain.source_id(spec.source_key)
-            assert source == uuid5(domain.NAMESPACE, "source:" + spec.source_key)
-            identity = {key: spec.content.get(key) for key in domain.CLAIM_IDENTITY if key != "source_id"}
+            source = ids.source_id(spec.source_key)
+            assert source == uuid5(ids.NAMESPACE, "source:" + spec.source_key)
+            identity = {key: spec.content.get(key) for key in ids.CLAIM_IDENTITY if key != "source_id"}
             identity["source_id"] = str(source)
             canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            assert domain.claim_id(spec.content, source) == uuid5(domain.NAMESPACE, "claim:" + canonical)
+            assert ids.claim_id(spec.content, source) == uuid5(ids.NAMESPACE, "claim:" + canonical)
             checked += 1
     assert checked > 1000
 
@@ -259,7 +259,7 @@ def test_the_direct_claim_encoding_is_byte_identical_to_the_aggregate_path(tmp_p
     checked = 0
     for path in [*fact_file_paths([EVENTS]), *files]:
         specs = read_fact_file(path).claims
-        sources = [domain.source_id(spec.source_key) for spec in specs]
+        sources = [ids.source_id(spec.source_key) for spec in specs]
         direct = domain.claim_recorded_states(
             [(spec.content, source) for spec, source in zip(specs, sources, strict=True)], "an archivist", moment
         )
@@ -268,7 +268,7 @@ def test_the_direct_claim_encoding_is_byte_identical_to_the_aggregate_path(tmp_p
             (event,) = aggregate.collect_events()
             stored = archive.mapper.to_stored_event(event)
             assert stored.topic == domain.Claim.Recorded.TOPIC
-            assert stored.originator_id == domain.claim_id(spec.content, source)
+            assert stored.originator_id == ids.claim_id(spec.content, source)
             assert stored.state == state
             checked += 1
     assert checked > 1000
