@@ -537,6 +537,13 @@ class Archive(Application):
                 return
             last = rows[-1][0]
 
+    def rows(self, after: int = 0, upto: int | None = None) -> Iterator[tuple]:
+        """The log's rows after position `after` (up to `upto`), undecoded, as `log_select`
+        gives them: for a fold that decodes them itself (`projection.fold_rows`) on a
+        database other than the log's (`chronology.scratch`)."""
+        for rows in self._row_batches(after, upto):
+            yield from rows
+
     def read_of(self, originator_ids: Iterable[UUID], upto: int, batch: int = 500) -> list[LoggedEvent]:
         """The events of the given claims, sources and incidents up to position `upto`, in log
         order, decoded: found by the log's index of aggregate ids, so that what one incident

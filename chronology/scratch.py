@@ -92,14 +92,17 @@ def scratch_replay(
 
 
 def _fold_whole_log(tx: Transaction, archive: Any, as_of: dt.datetime | None, policy: Policy) -> FoldResult:
-    events = archive.read()
-    if as_of is not None:
-        events = (e for e in events if e.recorded_at <= as_of)
+    """The whole log folded into `tx`'s tables as a rebuild folds it: from its rows, in C
+    where `chronology._fold` was built. With `as_of`, the events recorded by then, decoded
+    first: writers' clocks may disagree, so those need not be the log's first events."""
     helper = (
         parallel.enabled()
         and policy in BUILT_IN_POLICIES.values()  # the helper imports it by name
         and archive.max_position() >= PARALLEL_FROM
     )
+    if as_of is None:
+        return fold_into_tables(tx, archive, rows=archive.rows(), empty=True, policy=policy, helper=helper)
+    events = (e for e in archive.read() if e.recorded_at <= as_of)
     return fold_into_tables(tx, archive, events, empty=True, policy=policy, helper=helper)
 
 
