@@ -84,7 +84,8 @@ def _json_list(items: Iterable[Any]) -> None:
 def _destination(output: Path | None) -> Iterator[BinaryIO]:
     """Where a command writes: standard output, or the file `output`, which appears under its
     name only once complete (written as NAME.partial, renamed at the end, removed if the
-    command fails); a device or a named pipe is written directly."""
+    command fails; through a symbolic link, next to the file it names); a device or a named
+    pipe is written directly."""
     if output is None:
         yield sys.stdout.buffer
         return
@@ -93,11 +94,12 @@ def _destination(output: Path | None) -> Iterator[BinaryIO]:
             with open(output, "wb") as out:
                 yield out
             return
-        partial = output.with_name(output.name + ".partial")
+        target = output.resolve() if output.is_symlink() else output  # the link stays, its file is replaced
+        partial = target.with_name(target.name + ".partial")
         try:
             with open(partial, "wb") as out:
                 yield out
-            os.replace(partial, output)
+            os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
     except BrokenPipeError:

@@ -337,6 +337,18 @@ def test_output_to_a_named_pipe_is_written_into_the_pipe(bundled, tmp_path):
     assert read[0] == bundled("export", "csv").stdout_bytes
 
 
+def test_an_output_file_named_through_a_link_is_replaced_and_the_link_kept(bundled, tmp_path):
+    (tmp_path / "site").mkdir()
+    published = tmp_path / "site" / "timeline.csv"
+    published.write_text("yesterday's\n")
+    link = tmp_path / "timeline.csv"
+    link.symlink_to(published)
+    bundled("export", "csv", "-o", link)
+    assert link.is_symlink() and link.resolve() == published
+    assert published.read_bytes() == bundled("export", "csv").stdout_bytes
+    assert not list(tmp_path.rglob("*.partial"))
+
+
 def test_a_reader_that_stops_early_ends_the_command_quietly(chron, tmp_path):
     from bench.synthetic import write_corpus
 
