@@ -7,6 +7,7 @@ import datetime as dt
 import errno
 import itertools
 import os
+import socket
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,14 @@ import orjson
 
 from chronology import __version__
 from chronology.archive import RANKS, RELATIONS, Archive
-from chronology.errors import ChronologyError, FactFileError, OutputError, UnknownReference, store_unavailable
+from chronology.errors import (
+    ChronologyError,
+    FactFileError,
+    OutputError,
+    ServeError,
+    UnknownReference,
+    store_unavailable,
+)
 from chronology.factfile import fact_file_paths, read_fact_file
 from chronology.plugins import load_plugins
 from chronology.projection import Projection, collector_paused
@@ -647,7 +655,13 @@ def export_command(
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: a free one, which is announced).",
+)
 @click.option(
     "--workers",
     default=1,
@@ -685,8 +699,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token: str | N
         os.environ["CHRON_FEED_TOKEN"] = token
     else:
         os.environ.pop("CHRON_FEED_TOKEN", None)
+    port = _port_to_listen_on(host, port)
+    shown = f"[{host}]" if ":" in host else host
     click.echo(
-        f"serving {len(_plugins(ctx).exporters())} feeds on http://{host}:{port}/" + ("<token>/" if token else ""),
+        f"serving {len(_plugins(ctx).exporters())} feeds on http://{shown}:{port}/" + ("<token>/" if token else ""),
         err=True,
     )
     uvicorn.run(
@@ -701,6 +717,22 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token: str | N
         limit_concurrency=256,
         h11_max_incomplete_event_size=16 * 1024,
     )
+
+
+def _port_to_listen_on(host: str, port: int) -> int:
+    """`port` (a free one for 0) once a socket could listen on it at `host`: an address in use
+    or not this machine's is one clear error before anything is announced, not the server's
+    log line after. The server then binds it itself."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind(address)
+            probe.listen()
+            return probe.getsockname()[1]
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ServeError(f"cannot listen on {host} port {port}: {reason}") from error
 
 
 @cli.command()

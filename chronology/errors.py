@@ -81,6 +81,11 @@ class OutputError(ChronologyError):
     """A command's output could not be written (a full disk, a missing folder, no permission)."""
 
 
+class ServeError(ChronologyError):
+    """`chron serve` cannot listen where it was asked to (the port is in use, the address is
+    not this machine's)."""
+
+
 class LogImportError(ChronologyError):
     """A `chron log export` file that cannot be imported; names the line."""
 

@@ -83,6 +83,52 @@ def served(store, tmp_path):
         yield base, store, log_path
 
 
+def test_a_port_in_use_is_one_clear_error_before_anything_is_announced(store):
+    chron_process(store, "ingest", EVENTS)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", "--store", store, "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr == f"error: cannot listen on 127.0.0.1 port {port}: Address already in use\n"
+
+
+def test_port_0_serves_on_the_free_port_it_announces(store, tmp_path):
+    chron_process(store, "ingest", EVENTS)
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--store", store, "serve", "--port", "0"],
+            stderr=log,
+            cwd=ROOT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "serving" not in log_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        announced = log_path.read_text().split("http://", 1)[1].split()[0]
+        port = int(announced.rstrip("/").rsplit(":", 1)[1])
+        assert port != 0
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/feeds/csv", timeout=1).status_code == 200
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def claim_stating(store, slug, field, value):
     shown = json.loads(chron_process(store, "show", slug, "--json").stdout)
     return next(c["id"] for c in shown["claims"] if c["field"] == field and c["value"] == value)
