@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import io
 import itertools
 import os
 import socket
@@ -742,7 +743,31 @@ def plugins(ctx: click.Context) -> None:
     _json(_plugins(ctx).describe())
 
 
+class _ClosedOutput(io.TextIOBase):
+    """Standard output when the process was started without one (`chron replay >&-`): Python
+    then has no `sys.stdout` and click would print nothing and succeed. Writing here fails as
+    writing to a closed descriptor does, so the command says so (`ChronGroup`); nothing is
+    buffered, so nothing is left to fail again at exit."""
+
+    class _Bytes(io.BufferedIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data) -> int:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    buffer = _Bytes()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
 def main() -> None:
+    if sys.stdout is None:
+        sys.stdout = _ClosedOutput()
     plugins = load_plugins()
     for name, function in _command_hooks(plugins):
         try:

@@ -314,6 +314,37 @@ def test_output_to_a_full_disk_is_one_clear_error(bundled, command):
     assert result.stderr == "error: cannot write to standard output: No space left on device\n"
 
 
+@pytest.mark.parametrize("command", [("replay",), ("log", "--json"), ("export", "csv")])
+def test_a_closed_standard_output_is_one_clear_error(bundled, command):
+    # as `chron replay >&-` starts it: no descriptor 1 at all
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "--store", bundled.store, *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == "error: cannot write to standard output: Bad file descriptor\n"
+
+
+def test_a_closed_standard_output_does_not_stop_a_command_writing_to_a_file(bundled, tmp_path):
+    out = tmp_path / "timeline.csv"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "--store", bundled.store, "export", "csv", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert out.read_bytes() == bundled("export", "csv").stdout_bytes
+
+
 @pytest.mark.skipif(not DEV_FULL.is_char_device(), reason="needs /dev/full, a Linux device")
 def test_an_output_file_that_cannot_be_written_is_one_clear_error(bundled, tmp_path):
     result = bundled("export", "ical", "-o", DEV_FULL, expect=1)  # written directly, never replaced
