@@ -967,6 +967,122 @@ done:
     return result;
 }
 
+/* --- reading stored views back ----------------------------------------------------------- */
+
+static PyObject *UuidMemo, *python_field_view_from_dict;
+static PyObject *K_field, *K_best, *K_status, *K_supporting, *K_dissenting, *K_number_of_sources;
+static PyObject *K_disagreement, *K_alternatives, *K_low, *K_high, *K_qualifier, *K_hedge, *K_value, *K_claims;
+static PyObject *K_sources;
+static UuidMaker uuids;
+
+/* memo[text] for a `UuidMemo` (a dict that makes the UUIDs it lacks): made here as its
+   `__missing__` makes them, or through the memo itself when it is some other mapping. */
+static PyObject *id_of(PyObject *memo, PyObject *text) {
+    PyObject *known = PyDict_GetItemWithError(memo, text);
+    if (known != NULL) return Py_NewRef(known);
+    if (PyErr_Occurred()) return NULL;
+    if (!Py_IS_TYPE(memo, (PyTypeObject *)UuidMemo) || !PyUnicode_CheckExact(text)) return PyObject_GetItem(memo, text);
+    PyObject *made = uuid_of_text(&uuids, text);
+    if (made != NULL && PyDict_SetItem(memo, text, made) < 0) Py_CLEAR(made);
+    return made;
+}
+
+/* tuple(map(memo.__getitem__, data[key])) when data[key] is a list; NULL with no error set
+   when it is missing or not a list (the caller then leaves the field to Python). */
+static PyObject *ids_at(PyObject *data, PyObject *key, PyObject *memo) {
+    PyObject *texts = PyDict_GetItemWithError(data, key);
+    if (texts == NULL || !PyList_CheckExact(texts)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *ids = PyTuple_New(n);
+    for (Py_ssize_t i = 0; ids != NULL && i < n; i++) {
+        PyObject *id = id_of(memo, PyList_GET_ITEM(texts, i));
+        if (id == NULL) Py_CLEAR(ids);
+        else PyTuple_SET_ITEM(ids, i, id);
+    }
+    return ids;
+}
+
+/* resolution.field_view_from_dict(data, memo) for a field as a stored view holds it; anything
+   else (a key missing, a list that is not one) goes to the Python function, with its errors. */
+static PyObject *field_view_from(PyObject *data, PyObject *memo) {
+    if (!PyDict_CheckExact(data)) goto python;
+    PyObject *keys[13] = {K_field, K_best, K_status, K_supporting, K_dissenting, K_number_of_sources, K_disagreement,
+                          K_alternatives, K_low, K_high, K_qualifier, K_hedge, S_retracted};
+    PyObject *items[13] = {NULL};
+    for (int i = 0; i < 13; i++) {
+        if (i == 3 || i == 4 || i == 12) {
+            if ((items[i] = ids_at(data, keys[i], memo)) == NULL) goto failed;
+        } else if (i == 7) {
+            PyObject *given = PyDict_GetItemWithError(data, K_alternatives);
+            if (given == NULL || !PyList_CheckExact(given)) goto failed;
+            Py_ssize_t n = PyList_GET_SIZE(given);
+            if ((items[7] = PyTuple_New(n)) == NULL) goto failed;
+            for (Py_ssize_t k = 0; k < n; k++) {
+                PyObject *alternative = PyList_GET_ITEM(given, k), *parts = NULL, *value;
+                if (!PyDict_CheckExact(alternative) || (value = PyDict_GetItemWithError(alternative, K_value)) == NULL)
+                    goto failed;
+                if ((parts = PyTuple_New(3)) == NULL) goto failed;
+                PyTuple_SET_ITEM(parts, 0, Py_NewRef(value));
+                PyObject *claims = ids_at(alternative, K_claims, memo), *sources = NULL;
+                if (claims != NULL) PyTuple_SET_ITEM(parts, 1, claims);
+                if (claims == NULL || (sources = ids_at(alternative, K_sources, memo)) == NULL) {
+                    Py_DECREF(parts);
+                    goto failed;
+                }
+                PyTuple_SET_ITEM(parts, 2, sources);
+                PyObject *made = make_tuple_of(Alternative, parts);
+                Py_DECREF(parts);
+                if (made == NULL) goto failed;
+                PyTuple_SET_ITEM(items[7], k, made);
+            }
+        } else {
+            PyObject *value = PyDict_GetItemWithError(data, keys[i]);
+            if (value == NULL) goto failed;
+            items[i] = Py_NewRef(value);
+        }
+    }
+    return field_view(items); /* takes the items' references */
+failed:
+    for (int i = 0; i < 13; i++) Py_XDECREF(items[i]);
+    if (PyErr_Occurred()) return NULL;
+python:
+    return PyObject_CallFunctionObjArgs(python_field_view_from_dict, data, memo, NULL);
+}
+
+static PyObject *field_views_from_dicts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    /* field_views_from_dicts(fields, memo): as chronology.resolution.field_views_from_dicts */
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "chronology._resolution is not configured");
+        return NULL;
+    }
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "field_views_from_dicts(fields, memo)");
+        return NULL;
+    }
+    PyObject *fields = args[0], *memo = args[1];
+    if (!PyList_CheckExact(fields) || !PyDict_Check(memo)) { /* as Python iterates and looks up */
+        PyObject *list = PySequence_List(fields);
+        if (list == NULL) return NULL;
+        Py_ssize_t n = PyList_GET_SIZE(list);
+        PyObject *views = PyTuple_New(n);
+        for (Py_ssize_t i = 0; views != NULL && i < n; i++) {
+            PyObject *view = PyObject_CallFunctionObjArgs(python_field_view_from_dict, PyList_GET_ITEM(list, i), memo, NULL);
+            if (view == NULL) Py_CLEAR(views);
+            else PyTuple_SET_ITEM(views, i, view);
+        }
+        Py_DECREF(list);
+        return views;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(fields);
+    PyObject *views = PyTuple_New(n);
+    for (Py_ssize_t i = 0; views != NULL && i < n; i++) {
+        PyObject *view = field_view_from(PyList_GET_ITEM(fields, i), memo);
+        if (view == NULL) Py_CLEAR(views);
+        else PyTuple_SET_ITEM(views, i, view);
+    }
+    return views;
+}
+
 /* --- configuration ------------------------------------------------------------------------- */
 
 static PyObject *configure(PyObject *module, PyObject *names) {
@@ -984,8 +1100,14 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         take(names, "TAGS", &K_TAGS) < 0 || take(names, "RELATION", &K_RELATION) < 0 ||
         take(names, "NEVER_DISPUTED", &NEVER_DISPUTED) < 0 || take(names, "RELIABILITY_SCORE", &RELIABILITY_SCORE) < 0 ||
         take(names, "PRECISION_SCORE", &PRECISION_SCORE) < 0 || take(names, "PLACE_PRECISIONS", &PLACE_PRECISIONS) < 0 ||
-        take(names, "ABOUT_TOLERANCE", &ABOUT_TOLERANCE) < 0 || take(names, "claim_fields", &claim_fields) < 0)
+        take(names, "ABOUT_TOLERANCE", &ABOUT_TOLERANCE) < 0 || take(names, "claim_fields", &claim_fields) < 0 ||
+        take(names, "field_view_from_dict", &python_field_view_from_dict) < 0 || take(names, "UuidMemo", &UuidMemo) < 0 ||
+        uuid_maker_configure(&uuids, names) < 0)
         return NULL;
+    if (!PyType_Check(UuidMemo)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): UuidMemo must be a class");
+        return NULL;
+    }
     if (!PyAnySet_Check(NEVER_DISPUTED) || !PyDict_Check(dumps_options)) {
         PyErr_SetString(PyExc_TypeError, "NEVER_DISPUTED must be a set and dumps_options a dict");
         return NULL;
@@ -1006,7 +1128,13 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         intern(&S_confirmed, "confirmed") < 0 || intern(&S_disputed, "disputed") < 0 ||
         intern(&S_reported, "reported") < 0 || intern(&A_numeric, "numeric") < 0 || intern(&A_int, "int") < 0 ||
         intern(&A_reliability, "reliability") < 0 || intern(&A_publisher, "publisher") < 0 ||
-        intern(&A_published_day, "published_day") < 0)
+        intern(&A_published_day, "published_day") < 0 || intern(&K_field, "field") < 0 || intern(&K_best, "best") < 0 ||
+        intern(&K_status, "status") < 0 || intern(&K_supporting, "supporting") < 0 ||
+        intern(&K_dissenting, "dissenting") < 0 || intern(&K_number_of_sources, "number_of_sources") < 0 ||
+        intern(&K_disagreement, "disagreement") < 0 || intern(&K_alternatives, "alternatives") < 0 ||
+        intern(&K_low, "low") < 0 || intern(&K_high, "high") < 0 || intern(&K_qualifier, "qualifier") < 0 ||
+        intern(&K_hedge, "hedge") < 0 || intern(&K_value, "value") < 0 || intern(&K_claims, "claims") < 0 ||
+        intern(&K_sources, "sources") < 0)
         return NULL;
     if (ONE == NULL && (ONE = PyLong_FromLong(1)) == NULL) return NULL;
     if (FOUR == NULL && (FOUR = PyLong_FromLong(4)) == NULL) return NULL;
@@ -1019,13 +1147,15 @@ static PyObject *configure(PyObject *module, PyObject *names) {
 static PyMethodDef methods[] = {
     {"resolve_distinct", (PyCFunction)(void (*)(void))resolve_distinct, METH_FASTCALL,
      "resolve_distinct(field_name, claims, sources, policy): as chronology.resolution.resolve_distinct."},
+    {"field_views_from_dicts", (PyCFunction)(void (*)(void))field_views_from_dicts, METH_FASTCALL,
+     "field_views_from_dicts(fields, memo): as chronology.resolution.field_views_from_dicts."},
     {"configure", configure, METH_O, "configure(names): the classes and constants of chronology.resolution."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT, "chronology._resolution",
-    "resolve_distinct in C; chronology/resolution.py is the reference it is tested against.", -1, methods,
+    "resolve_distinct and field_views_from_dicts in C; chronology/resolution.py is the reference they are tested against.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__resolution(void) {

@@ -28,11 +28,11 @@ from chronology.resolution import (
     balanced,
     claim_order,
     distinct_sources,
-    field_view_from_dict,
+    field_views_from_dicts,
     id_texts,
     resolve_distinct,
 )
-from chronology.transcoder import UuidMemo
+from chronology.transcoder import UuidMemo, uuid_from_text
 
 GRADES = ("confirmed", "fair", "weak", "contested")
 """Airwars-style incident grades."""
@@ -110,13 +110,13 @@ class IncidentView:
         changed_at = data.get("changed_at")
         return cls(
             slug=data["slug"],
-            id=UUID(data["id"]),
+            id=uuid_from_text(data["id"]),
             title=data["title"],
             grade=data["grade"],
             retracted=data["retracted"],
             date=data["date"],
             location=data["location"],
-            fields=tuple(field_view_from_dict(f, memo) for f in data["fields"]),
+            fields=field_views_from_dicts(data["fields"], memo),
             claims=tuple(map(uuid_of, data["claims"])),
             sources=tuple(map(uuid_of, data["sources"])),
             aliases=tuple(data["aliases"]),

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import orjson
 
-from chronology import accelerated
+from chronology import accelerated, transcoder
 from chronology.fields import (
     ACTOR,
     DATE,
@@ -103,24 +103,44 @@ def id_texts(ids: Sequence[UUID]) -> list[str]:
 
 def field_view_from_dict(data: dict[str, Any], memo: UuidMemo | None = None) -> FieldView:
     """Inverse of `FieldView.as_dict` (the projection stores views as JSON); `memo` shares
-    one UUID per id text across the views read (`chronology.transcoder.UuidMemo`)."""
+    one UUID per id text across the views read (`chronology.transcoder.UuidMemo`). The named
+    tuples are made from positional tuples (`tuple.__new__`): a timeline reads one per field of
+    every incident, and keyword calls to their `__new__` were half of reading a view."""
     uuid_of = (memo if memo is not None else UuidMemo()).__getitem__
-    ids = lambda values: tuple(map(uuid_of, values))  # noqa: E731
-    return FieldView(
-        field=data["field"],
-        best=data["best"],
-        status=data["status"],
-        supporting=ids(data["supporting"]),
-        dissenting=ids(data["dissenting"]),
-        number_of_sources=data["number_of_sources"],
-        disagreement=data["disagreement"],
-        alternatives=tuple(Alternative(a["value"], ids(a["claims"]), ids(a["sources"])) for a in data["alternatives"]),
-        low=data["low"],
-        high=data["high"],
-        qualifier=data["qualifier"],
-        hedge=data["hedge"],
-        retracted=ids(data["retracted"]),
+    return _new_tuple(
+        FieldView,
+        (
+            data["field"],
+            data["best"],
+            data["status"],
+            tuple(map(uuid_of, data["supporting"])),
+            tuple(map(uuid_of, data["dissenting"])),
+            data["number_of_sources"],
+            data["disagreement"],
+            tuple(
+                [
+                    _new_tuple(
+                        Alternative, (a["value"], tuple(map(uuid_of, a["claims"])), tuple(map(uuid_of, a["sources"])))
+                    )
+                    for a in data["alternatives"]
+                ]
+            ),
+            data["low"],
+            data["high"],
+            data["qualifier"],
+            data["hedge"],
+            tuple(map(uuid_of, data["retracted"])),
+        ),
     )
+
+
+_new_tuple = tuple.__new__
+
+
+def field_views_from_dicts(fields: list[dict[str, Any]], memo: UuidMemo) -> tuple[FieldView, ...]:
+    """`field_view_from_dict` of each field of a stored view: what reading a timeline out
+    spends most of its time on (in C where `chronology._resolution` was built)."""
+    return tuple([field_view_from_dict(data, memo) for data in fields])
 
 
 # --- the numbers a claim states ----------------------------------------------------------------
@@ -429,8 +449,8 @@ def _status(kind, active, support_claims, dissenting, independent, hedge) -> str
 
 # --- the same rules in C ----------------------------------------------------------------------------
 
-python_resolve_distinct = resolve_distinct
-"""The reference: `chronology._resolution` (C) does exactly these steps, faster."""
+python_resolve_distinct, python_field_views_from_dicts = resolve_distinct, field_views_from_dicts
+"""The references: `chronology._resolution` (C) does exactly these steps, faster."""
 
 
 _accelerated = accelerated.load(
@@ -455,9 +475,15 @@ _accelerated = accelerated.load(
         "PLACE_PRECISIONS": PLACE_PRECISIONS,
         "ABOUT_TOLERANCE": ABOUT_TOLERANCE,
         "claim_fields": Claim._fields,
+        "field_view_from_dict": field_view_from_dict,
+        "UuidMemo": UuidMemo,
+        "UUID": UUID,
+        "unknown_safety": transcoder._UNKNOWN_SAFETY,
+        "uuid_from_text": transcoder.uuid_from_text,
     },
 )
 NATIVE = _accelerated is not None
 """Whether fields are resolved in C."""
 if _accelerated is not None:
     resolve_distinct = _accelerated.resolve_distinct  # noqa: F811
+    field_views_from_dicts = _accelerated.field_views_from_dicts  # noqa: F811

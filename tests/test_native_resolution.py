@@ -9,6 +9,7 @@ import subprocess
 import sys
 from uuid import UUID
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from chronology import resolution
 from chronology.bestview import incident_view
 from chronology.records import Claim, Source
+from chronology.transcoder import UuidMemo
 from tests.conftest import ROOT
 
 if not resolution.NATIVE:
@@ -176,6 +178,71 @@ def test_whole_incidents_come_out_byte_identical(field_list, sources, policy):
     finally:
         bestview.resolve_distinct = native
     assert with_c == in_python
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(fields(), min_size=1, max_size=5), sources(), st.sampled_from(POLICIES))
+def test_stored_fields_read_back_in_c_exactly_as_in_python(field_list, sources, policy):
+    found = {c.id: c._replace(field=name) for name, claims in field_list for c in claims}
+    stored = orjson.loads(incident_view("a-b", list(found.values()), sources, policy=policy).content_json())
+    texts = [i for f in stored["fields"] for i in f["supporting"]]
+    memo, reference_memo = UuidMemo(), UuidMemo()
+    if texts:  # one id already known, so that both a memo's hits and its misses are read
+        memo[texts[0]], reference_memo[texts[0]] = UUID(texts[0]), UUID(texts[0])
+    read = resolution.field_views_from_dicts(stored["fields"], memo)
+    expected = resolution.python_field_views_from_dicts(stored["fields"], reference_memo)
+    assert same(read, expected)
+    assert all(type(f) is resolution.FieldView for f in read)
+    assert all(type(a) is resolution.Alternative for f in read for a in f.alternatives)
+    assert memo == reference_memo
+    again = resolution.field_views_from_dicts(stored["fields"], memo)  # every id now a hit: the same UUIDs
+    assert all(
+        x is y for f, g in zip(read, again, strict=True) for x, y in zip(f.supporting, g.supporting, strict=True)
+    )
+
+
+STORED_FIELD = {
+    "field": "killed",
+    "best": 18,
+    "status": "confirmed",
+    "supporting": ["2f0c4c1e-6c2a-5f3e-9d1a-2f6e0c8b7a41"],
+    "dissenting": [],
+    "number_of_sources": 2,
+    "disagreement": 0.0,
+    "alternatives": [{"value": 18, "claims": ["2f0c4c1e-6c2a-5f3e-9d1a-2f6e0c8b7a41"], "sources": []}],
+    "low": 18,
+    "high": 18,
+    "qualifier": "exact",
+    "hedge": None,
+    "retracted": [],
+}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [{k: v for k, v in STORED_FIELD.items() if k != "status"}],  # a key missing
+        [{**STORED_FIELD, "supporting": "2f0c4c1e"}],  # ids not a list
+        [{**STORED_FIELD, "dissenting": ["not an id"]}],
+        [{**STORED_FIELD, "retracted": [7]}],
+        [{**STORED_FIELD, "alternatives": [{"claims": [], "sources": []}]}],  # no value
+        [{**STORED_FIELD, "alternatives": {"value": 1}}],
+        [["field", "killed"]],  # not a dict
+        (STORED_FIELD,),  # a tuple of fields
+        "fields",
+        None,
+    ],
+)
+def test_stored_fields_not_as_stored_read_back_alike(fields):
+    def outcome(function):
+        try:
+            return "ok", function(fields, UuidMemo())
+        except Exception as error:  # noqa: BLE001 - the error itself is what is compared
+            return type(error), str(error)
+
+    in_python = outcome(resolution.python_field_views_from_dicts)
+    assert outcome(resolution.field_views_from_dicts) == in_python
+    assert same(outcome(resolution.field_views_from_dicts), in_python)
 
 
 def test_a_claim_citing_an_unknown_source_fails_alike():
