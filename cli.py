@@ -446,8 +446,8 @@ def history(ctx: click.Context, incident: str, field: str | None, by: str, as_js
 
 @cli.group("log", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print events as JSON objects.")
-@click.option("--after", type=int, default=0, help="Start after this position.")
-@click.option("--limit", type=int, default=None, help="At most this many events.")
+@click.option("--after", type=click.IntRange(min=0), default=0, help="Start after this position.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="At most this many events.")
 @click.pass_context
 def log_group(ctx: click.Context, as_json: bool, after: int, limit: int | None) -> None:
     """List the raw events in log order: position, recorded time, type, summary."""

@@ -412,6 +412,13 @@ def test_the_log_listed_in_batches_is_the_log_listed_whole(chron, tmp_path):
     assert chron("log", "--after", 1000, "--limit", 5).stdout == log_text(events[1000:1005])
 
 
+@pytest.mark.parametrize(("option", "value"), [("--limit", "-1"), ("--after", "-5"), ("--limit", "many")])
+def test_a_log_listing_out_of_range_is_a_usage_error(bundled, option, value):
+    result = bundled("log", option, value, expect=2)
+    assert f"Invalid value for '{option}'" in result.stderr
+    assert bundled("log", "--limit", "0").stdout == ""
+
+
 # --- another point in time or another policy: the log folded into a scratch projection --------
 
 
