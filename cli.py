@@ -640,6 +640,8 @@ def export_command(
         if not equals or not name:
             raise click.BadParameter(f"expected NAME=VALUE, found {option!r}", param_hint="--option")
         parsed[name.strip()] = value.strip()
+    if incidents:  # a slug mistyped is an error, not an empty export
+        _archive(ctx).known_incidents(*incidents)
     pages = timeline_pages(
         _archive(ctx),
         policy=policy,

@@ -409,7 +409,7 @@ class Archive(Application):
         """IncidentsMerged: `old` is the same incident as `new`; `old` becomes an alias."""
         if old == new:
             raise InvalidCorrection(f"cannot merge incident '{old}' into itself")
-        surviving = self._known_incidents(old, new)
+        surviving = self.known_incidents(old, new)
         already, target = surviving[old], surviving[new]
         if already != old:
             raise InvalidCorrection(f"incident '{old}' is already merged into '{already}'")
@@ -426,7 +426,7 @@ class Archive(Application):
             raise InvalidCorrection(f"unknown relation '{relation}': expected one of {', '.join(RELATIONS)}")
         if incident == other:
             raise InvalidCorrection(f"cannot link incident '{incident}' to itself")
-        self._known_incidents(incident, other)
+        self.known_incidents(incident, other)
         aggregate = self._incident(incident) or domain.Incident.name(incident, recorded_by or current_user())
         aggregate.link(relation, other, reason, recorded_by or current_user())
         self.save(aggregate)
@@ -450,7 +450,7 @@ class Archive(Application):
             raise UnknownReference(f"{originator_id} is not a {what}")
         return aggregate
 
-    def _known_incidents(self, *slugs: str) -> dict[str, str]:
+    def known_incidents(self, *slugs: str) -> dict[str, str]:
         """Each slug's surviving slug (after merges), if claims were ever recorded under it
         (merged slugs stay known); UnknownReference otherwise. One caught-up projection read."""
         from chronology.projection import Projection  # the projection indexes claims by slug

@@ -155,6 +155,16 @@ def test_export_filters_by_tag_incident_and_date(bundled):
     )
 
 
+def test_exporting_an_unknown_incident_is_an_error_not_an_empty_export(bundled, tmp_path):
+    out = tmp_path / "taji.csv"
+    result = bundled("export", "csv", "--incident", TAJI, "--incident", "2020-03-11-camp-tajii", "-o", out, expect=1)
+    assert result.stderr == "error: unknown incident '2020-03-11-camp-tajii'\n"
+    assert not out.exists()
+    bundled("merge", TAJI, "2020-03-12-us-retaliatory-strikes-in-iraq", "--reason", "the same night")
+    merged = csv.DictReader(io.StringIO(export(bundled, "csv", "--incident", TAJI).decode()))
+    assert [row["slug"] for row in merged] == ["2020-03-12-us-retaliatory-strikes-in-iraq"]  # named by its old slug
+
+
 def test_export_writes_to_a_file(bundled, tmp_path):
     bundled("export", "ical", "-o", tmp_path / "chronology.ics")
     assert (tmp_path / "chronology.ics").read_bytes().startswith(b"BEGIN:VCALENDAR\r\n")
