@@ -307,6 +307,8 @@ def test_bad_requests_get_clear_4xx_never_a_traceback(served):
         ("DELETE", "/", 405, "read-only"),
         ("GET", "/feeds/ical?" + "tag=x&" * 800, 414, "too long"),
         ("GET", "/incidents/no-such-incident", 404, "unknown incident"),
+        ("GET", f"/feeds/ical?incident={TAJI}&incident=no-such-incident", 404, "unknown incident 'no-such-incident'"),
+        ("GET", "/feeds/csv?incident=no-such-incident", 404, "unknown incident 'no-such-incident'"),
     ]
     for method, path, status, message in cases:
         response = httpx.request(method, base + path)
