@@ -395,13 +395,13 @@ class Archive(Application):
         """SourceGraded: change a source's reliability grade."""
         if reliability not in RELIABILITY_GRADES:
             raise InvalidCorrection(f"unknown grade '{reliability}': expected one of A B C D E F")
-        source = self._get(domain.Source, domain.source_id(source_key), "source")
+        source = self._get(domain.Source, domain.source_id(source_key), "source", source_key)
         source.grade(reliability, _reason(reason), recorded_by or current_user())
         self.save(source)
 
     def amend(self, source_key: str, changes: dict[str, Any], reason: str, recorded_by: str | None = None) -> None:
         """SourceAmended: correct a source's metadata (e.g. its publication date)."""
-        source = self._get(domain.Source, domain.source_id(source_key), "source")
+        source = self._get(domain.Source, domain.source_id(source_key), "source", source_key)
         source.amend(changes, _reason(reason), recorded_by or current_user())
         self.save(source)
 
@@ -433,7 +433,7 @@ class Archive(Application):
 
     def source(self, key: str) -> domain.Source:
         """The source registered under `key` (its fact-file id)."""
-        return self._get(domain.Source, domain.source_id(key), "source")
+        return self._get(domain.Source, domain.source_id(key), "source", key)
 
     def _incident(self, slug: str) -> domain.Incident | None:
         try:
@@ -441,11 +441,15 @@ class Archive(Application):
         except AggregateNotFoundError:
             return None
 
-    def _get(self, kind: type, originator_id: UUID, what: str) -> Any:
+    def _get(self, kind: type, originator_id: UUID, what: str, named: str | None = None) -> Any:
+        """The aggregate `originator_id`, a `kind`; `named`: what the user called it (a
+        source's fact-file id), for the error."""
         try:
             aggregate = self.repository.get(originator_id)
         except AggregateNotFoundError:
-            raise UnknownReference(f"unknown {what} {originator_id}") from None
+            raise UnknownReference(
+                f"unknown {what} {named!r}" if named else f"unknown {what} {originator_id}"
+            ) from None
         if not isinstance(aggregate, kind):
             raise UnknownReference(f"{originator_id} is not a {what}")
         return aggregate

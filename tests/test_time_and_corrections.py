@@ -222,7 +222,7 @@ def test_replay_after_corrections_is_byte_identical_to_a_full_replay(bundled):
         (("retract", "6f1f1f1f-0000-5000-8000-000000000000", "--reason", "x"), "unknown claim"),
         (("retract", "not-a-uuid", "--reason", "x"), "is not a claim id"),
         (("rank", "6f1f1f1f-0000-5000-8000-000000000000", "preferred", "--reason", "x"), "unknown claim"),
-        (("grade", "no-such-source", "A", "--reason", "x"), "unknown source"),
+        (("grade", "no-such-source", "A", "--reason", "x"), "unknown source 'no-such-source'"),
         (("merge", "no-such-incident", TAJI, "--reason", "x"), "unknown incident 'no-such-incident'"),
         (("merge", TAJI, TAJI, "--reason", "x"), "into itself"),
         (("link", TAJI, "follows", "no-such-incident"), "unknown incident 'no-such-incident'"),
