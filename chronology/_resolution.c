@@ -1059,27 +1059,20 @@ static PyObject *field_views_from_dicts(PyObject *module, PyObject *const *args,
         PyErr_SetString(PyExc_TypeError, "field_views_from_dicts(fields, memo)");
         return NULL;
     }
-    PyObject *fields = args[0], *memo = args[1];
-    if (!PyList_CheckExact(fields) || !PyDict_Check(memo)) { /* as Python iterates and looks up */
-        PyObject *list = PySequence_List(fields);
-        if (list == NULL) return NULL;
-        Py_ssize_t n = PyList_GET_SIZE(list);
-        PyObject *views = PyTuple_New(n);
-        for (Py_ssize_t i = 0; views != NULL && i < n; i++) {
-            PyObject *view = PyObject_CallFunctionObjArgs(python_field_view_from_dict, PyList_GET_ITEM(list, i), memo, NULL);
-            if (view == NULL) Py_CLEAR(views);
-            else PyTuple_SET_ITEM(views, i, view);
-        }
-        Py_DECREF(list);
-        return views;
-    }
+    PyObject *memo = args[1];
+    int in_c = PyDict_Check(memo); /* a memo of another kind: every field as Python reads it */
+    PyObject *fields = PyList_CheckExact(args[0]) ? Py_NewRef(args[0]) : PySequence_List(args[0]);
+    if (fields == NULL) return NULL;
     Py_ssize_t n = PyList_GET_SIZE(fields);
     PyObject *views = PyTuple_New(n);
     for (Py_ssize_t i = 0; views != NULL && i < n; i++) {
-        PyObject *view = field_view_from(PyList_GET_ITEM(fields, i), memo);
+        PyObject *field = PyList_GET_ITEM(fields, i);
+        PyObject *view = in_c ? field_view_from(field, memo)
+                              : PyObject_CallFunctionObjArgs(python_field_view_from_dict, field, memo, NULL);
         if (view == NULL) Py_CLEAR(views);
         else PyTuple_SET_ITEM(views, i, view);
     }
+    Py_DECREF(fields);
     return views;
 }
 

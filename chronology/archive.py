@@ -454,12 +454,15 @@ class Archive(Application):
             raise UnknownReference(f"{originator_id} is not a {what}")
         return aggregate
 
-    def known_incidents(self, *slugs: str) -> dict[str, str]:
+    def known_incidents(self, *slugs: str, projection: Any = None) -> dict[str, str]:
         """Each slug's surviving slug (after merges), if claims were ever recorded under it
-        (merged slugs stay known); UnknownReference otherwise. One caught-up projection read."""
+        (merged slugs stay known); UnknownReference otherwise. One read of `projection` (the
+        caller's, caught up) or of one opened and caught up here."""
         from chronology.projection import Projection  # the projection indexes claims by slug
 
-        projection = Projection(self).catch_up()
+        own = projection is None
+        if own:
+            projection = Projection(self).catch_up()
         try:
             with projection.state() as state:
                 for slug in slugs:
@@ -467,7 +470,8 @@ class Archive(Application):
                         raise UnknownReference(f"unknown incident '{slug}'")
                 return {slug: state.canonical(slug) for slug in slugs}
         finally:
-            projection.close()
+            if own:
+                projection.close()
 
     # --- reading -----------------------------------------------------------------------------
 

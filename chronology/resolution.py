@@ -103,38 +103,24 @@ def id_texts(ids: Sequence[UUID]) -> list[str]:
 
 def field_view_from_dict(data: dict[str, Any], memo: UuidMemo | None = None) -> FieldView:
     """Inverse of `FieldView.as_dict` (the projection stores views as JSON); `memo` shares
-    one UUID per id text across the views read (`chronology.transcoder.UuidMemo`). The named
-    tuples are made from positional tuples (`tuple.__new__`): a timeline reads one per field of
-    every incident, and keyword calls to their `__new__` were half of reading a view."""
+    one UUID per id text across the views read (`chronology.transcoder.UuidMemo`)."""
     uuid_of = (memo if memo is not None else UuidMemo()).__getitem__
-    return _new_tuple(
-        FieldView,
-        (
-            data["field"],
-            data["best"],
-            data["status"],
-            tuple(map(uuid_of, data["supporting"])),
-            tuple(map(uuid_of, data["dissenting"])),
-            data["number_of_sources"],
-            data["disagreement"],
-            tuple(
-                [
-                    _new_tuple(
-                        Alternative, (a["value"], tuple(map(uuid_of, a["claims"])), tuple(map(uuid_of, a["sources"])))
-                    )
-                    for a in data["alternatives"]
-                ]
-            ),
-            data["low"],
-            data["high"],
-            data["qualifier"],
-            data["hedge"],
-            tuple(map(uuid_of, data["retracted"])),
-        ),
+    ids = lambda values: tuple(map(uuid_of, values))  # noqa: E731
+    return FieldView(
+        field=data["field"],
+        best=data["best"],
+        status=data["status"],
+        supporting=ids(data["supporting"]),
+        dissenting=ids(data["dissenting"]),
+        number_of_sources=data["number_of_sources"],
+        disagreement=data["disagreement"],
+        alternatives=tuple(Alternative(a["value"], ids(a["claims"]), ids(a["sources"])) for a in data["alternatives"]),
+        low=data["low"],
+        high=data["high"],
+        qualifier=data["qualifier"],
+        hedge=data["hedge"],
+        retracted=ids(data["retracted"]),
     )
-
-
-_new_tuple = tuple.__new__
 
 
 def field_views_from_dicts(fields: list[dict[str, Any]], memo: UuidMemo) -> tuple[FieldView, ...]:

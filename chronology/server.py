@@ -245,8 +245,11 @@ class FeedApp:
         def render() -> Rendered:
             started = time.perf_counter()
             try:
-                if filters.incidents:
-                    self._known_incidents(projection, filters.incidents)
+                if filters.incidents:  # a mistyped subscription: 404, as /incidents/<slug> answers it
+                    try:
+                        archive.known_incidents(*filters.incidents, projection=projection)
+                    except UnknownReference as error:
+                        raise HTTPError(404, str(error)) from None
                 pages = timeline_pages(
                     archive,
                     policy=policy,
@@ -279,16 +282,6 @@ class FeedApp:
             )
 
         return self._respond(self._rendered_once(key, render), request_headers)
-
-    @staticmethod
-    def _known_incidents(projection: Projection, slugs: tuple[str, ...]) -> None:
-        """404 for a slug no claim was ever recorded under (a mistyped subscription), as
-        `/incidents/<slug>` and `chron export --incident` answer it; a slug merged into another
-        still names it. Checked once per render, not per request."""
-        with projection.state() as state:
-            for slug in slugs:
-                if not state.tx.has_claims_about(slug):
-                    raise HTTPError(404, f"unknown incident '{slug}'")
 
     def _respond(self, rendered: Rendered, request_headers: dict[str, str]):
         body, etag = rendered.body, rendered.etag

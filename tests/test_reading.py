@@ -292,7 +292,9 @@ DEV_FULL = Path("/dev/full")
 """A device whose every write fails with 'No space left on device' (Linux)."""
 
 
-def _chron_process(store: str, *args: str, stdout) -> subprocess.CompletedProcess:
+def _chron_process(store: str, *args: str, stdout, closed_stdout: bool = False) -> subprocess.CompletedProcess:
+    """`chron` in a process of its own; `closed_stdout`: started with no descriptor 1 at all,
+    as `chron replay >&-` starts it."""
     return subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "--store", store, *args],
         stdout=stdout,
@@ -300,6 +302,7 @@ def _chron_process(store: str, *args: str, stdout) -> subprocess.CompletedProces
         text=True,
         cwd=ROOT,
         timeout=120,
+        preexec_fn=(lambda: os.close(1)) if closed_stdout else None,
     )
 
 
@@ -316,30 +319,15 @@ def test_output_to_a_full_disk_is_one_clear_error(bundled, command):
 
 @pytest.mark.parametrize("command", [("replay",), ("log", "--json"), ("export", "csv")])
 def test_a_closed_standard_output_is_one_clear_error(bundled, command):
-    # as `chron replay >&-` starts it: no descriptor 1 at all
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "--store", bundled.store, *command],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        preexec_fn=lambda: os.close(1),
-    )
+    result = _chron_process(bundled.store, *command, stdout=subprocess.DEVNULL, closed_stdout=True)
     assert result.returncode == 1, result.stderr
     assert result.stderr == "error: cannot write to standard output: Bad file descriptor\n"
 
 
 def test_a_closed_standard_output_does_not_stop_a_command_writing_to_a_file(bundled, tmp_path):
     out = tmp_path / "timeline.csv"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "--store", bundled.store, "export", "csv", "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        preexec_fn=lambda: os.close(1),
+    result = _chron_process(
+        bundled.store, "export", "csv", "-o", str(out), stdout=subprocess.DEVNULL, closed_stdout=True
     )
     assert (result.returncode, result.stderr) == (0, "")
     assert out.read_bytes() == bundled("export", "csv").stdout_bytes
