@@ -27,7 +27,7 @@ static PyObject *S_int, *S_relation, *S_other, *S_publisher, *S_reliability, *S_
 static PyObject *S_normal, *S_disputed, *S_confirmed, *S_contested, *S_fair, *S_weak, *S_AB, *S_dash, *S_space;
 static PyObject *S_title, *S_date, *S_location, *S_perpetrator, *S_responds_to, *S_part_of, *S_follows;
 static PyObject *K_slug, *K_id, *K_grade, *K_fields, *K_claims, *K_sources, *K_aliases, *K_links;
-static PyObject *K_field_view[FIELD_VIEW_SIZE], *K_alternative[3];
+static PyObject *K_field_view[FIELD_VIEW_SIZE];
 static int configured = 0;
 
 #define ITEM(claim, index) PyTuple_GET_ITEM((claim), (index))
@@ -277,44 +277,119 @@ static PyObject *distinct_sources(PyObject *ordered) {
     return values; /* a list where Python has a tuple: orjson writes both as one array */
 }
 
-/* FieldView.as_dict(text_ids=False), with the id tuples as they are (orjson writes a tuple as
-   it writes the list `as_dict` makes of it). */
-static PyObject *field_dict(PyObject *view) {
-    PyObject *dict = PyDict_New();
-    if (dict == NULL) return NULL;
-    for (int i = 0; i < FIELD_VIEW_SIZE; i++) {
-        if (i == F_ALTERNATIVES) continue;
-        if (PyDict_SetItem(dict, K_field_view[i], PyTuple_GET_ITEM(view, i)) < 0) goto fail;
+/* The places of a view's ids (its claims' or its sources'), for `stored_field`: a list, and for
+   a long one a dict from id to place. */
+typedef struct {
+    PyObject *ids, *index;
+} Places;
+
+#define SCANNED_UP_TO 64 /* ids in a list searched one by one rather than through a dict */
+
+static int places_open(Places *places, PyObject *ids) {
+    places->ids = ids;
+    places->index = NULL;
+    Py_ssize_t n = PyList_GET_SIZE(ids);
+    if (n <= SCANNED_UP_TO) return 0;
+    if ((places->index = PyDict_New()) == NULL) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *place = PyLong_FromSsize_t(i);
+        int ok = place ? PyDict_SetItem(places->index, PyList_GET_ITEM(ids, i), place) : -1;
+        Py_XDECREF(place);
+        if (ok < 0) return -1;
     }
-    PyObject *alternatives = PySequence_Fast(PyTuple_GET_ITEM(view, F_ALTERNATIVES), "alternatives");
-    if (alternatives == NULL) goto fail;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(alternatives);
+    return 0;
+}
+
+/* The place of `id`, as an int: the same object first (a field view holds its claims' own
+   ids), then an equal one; KeyError, as the Python reference raises, if it is not there. */
+static PyObject *place_of(Places *places, PyObject *id) {
+    if (places->index != NULL) {
+        PyObject *place = PyDict_GetItemWithError(places->index, id);
+        if (place != NULL) return Py_NewRef(place);
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, id);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(places->ids);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyList_GET_ITEM(places->ids, i) == id) return PyLong_FromSsize_t(i);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int same = PyObject_RichCompareBool(PyList_GET_ITEM(places->ids, i), id, Py_EQ);
+        if (same < 0) return NULL;
+        if (same) return PyLong_FromSsize_t(i);
+    }
+    PyErr_SetObject(PyExc_KeyError, id);
+    return NULL;
+}
+
+static PyObject *places_of(Places *places, PyObject *ids) {
+    PyObject *given = PySequence_Fast(ids, "ids");
+    if (given == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(given);
     PyObject *list = PyList_New(n);
     for (Py_ssize_t i = 0; list != NULL && i < n; i++) {
-        PyObject *alternative = PySequence_Fast_GET_ITEM(alternatives, i), *item = PyDict_New();
-        if (item == NULL || !PyTuple_Check(alternative) || PyTuple_GET_SIZE(alternative) != 3) {
-            if (item != NULL) PyErr_SetString(PyExc_TypeError, "an alternative is (value, claims, sources)");
-            Py_XDECREF(item);
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, i, item);
-        for (int k = 0; k < 3; k++) {
-            if (PyDict_SetItem(item, K_alternative[k], PyTuple_GET_ITEM(alternative, k)) < 0) {
-                Py_CLEAR(list);
-                break;
+        PyObject *place = place_of(places, PySequence_Fast_GET_ITEM(given, i));
+        if (place == NULL) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, i, place);
+    }
+    Py_DECREF(given);
+    return list;
+}
+
+/* Whether a field view's low, high, qualifier or hedge holds what resolution.STORED_DEFAULTS
+   says it holds when unset (None, None, "exact", None). */
+static int is_default(int i, PyObject *value) {
+    if (i != F_QUALIFIER) return value == Py_None;
+    return PyUnicode_CheckExact(value) && PyUnicode_CompareWithASCIIString(value, "exact") == 0;
+}
+
+/* resolution.stored_field(view, claim_at, source_at): the field view as a list in FieldView
+   order, its ids as their places among the view's claims and sources, the unset fields at its
+   end left out. */
+static PyObject *stored_field(PyObject *view, Places *claims, Places *sources) {
+    PyObject *retracted = PyTuple_GET_ITEM(view, F_RETRACTED);
+    int any_retracted = PyObject_IsTrue(retracted);
+    if (any_retracted < 0) return NULL;
+    Py_ssize_t size = FIELD_VIEW_SIZE;
+    if (!any_retracted) {
+        size = F_RETRACTED;
+        while (size > F_LOW && is_default((int)size - 1, PyTuple_GET_ITEM(view, size - 1))) size--;
+    }
+    PyObject *stored = PyList_New(size);
+    if (stored == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *item = PyTuple_GET_ITEM(view, i), *made;
+        if (i == F_SUPPORTING || i == F_DISSENTING || i == F_RETRACTED) {
+            made = places_of(claims, item);
+        } else if (i == F_ALTERNATIVES) {
+            PyObject *alternatives = PySequence_Fast(item, "alternatives");
+            if (alternatives == NULL) goto fail;
+            Py_ssize_t n = PySequence_Fast_GET_SIZE(alternatives);
+            made = PyList_New(n);
+            for (Py_ssize_t k = 0; made != NULL && k < n; k++) {
+                PyObject *alternative = PySequence_Fast_GET_ITEM(alternatives, k), *parts = NULL;
+                if (!PyTuple_Check(alternative) || PyTuple_GET_SIZE(alternative) != 3) {
+                    PyErr_SetString(PyExc_TypeError, "an alternative is (value, claims, sources)");
+                } else if ((parts = PyList_New(3)) != NULL) {
+                    PyObject *at_claims = places_of(claims, PyTuple_GET_ITEM(alternative, 1));
+                    PyObject *at_sources = at_claims ? places_of(sources, PyTuple_GET_ITEM(alternative, 2)) : NULL;
+                    PyList_SET_ITEM(parts, 0, Py_NewRef(PyTuple_GET_ITEM(alternative, 0)));
+                    PyList_SET_ITEM(parts, 1, at_claims ? at_claims : Py_NewRef(Py_None));
+                    PyList_SET_ITEM(parts, 2, at_sources ? at_sources : Py_NewRef(Py_None));
+                    if (at_sources == NULL) Py_CLEAR(parts);
+                }
+                if (parts == NULL) Py_CLEAR(made);
+                else PyList_SET_ITEM(made, k, parts);
             }
+            Py_DECREF(alternatives);
+        } else {
+            made = Py_NewRef(item);
         }
+        if (made == NULL) goto fail;
+        PyList_SET_ITEM(stored, i, made);
     }
-    Py_DECREF(alternatives);
-    if (list == NULL || PyDict_SetItem(dict, K_field_view[F_ALTERNATIVES], list) < 0) {
-        Py_XDECREF(list);
-        goto fail;
-    }
-    Py_DECREF(list);
-    return dict;
+    return stored;
 fail:
-    Py_DECREF(dict);
+    Py_DECREF(stored);
     return NULL;
 }
 
@@ -386,12 +461,28 @@ static PyObject *view_body(PyObject *module, PyObject *const *args, Py_ssize_t n
         (ids = PyList_New(n)) == NULL || (cited = distinct_sources(ordered)) == NULL ||
         (aliases = PySequence_List(given_aliases)) == NULL || PyList_Sort(aliases) < 0)
         goto done;
-    for (Py_ssize_t i = 0; i < n_fields; i++) {
-        PyObject *field = field_dict(PyList_GET_ITEM(views, i));
-        if (field == NULL) goto done;
-        PyList_SET_ITEM(fields, i, field);
-    }
     for (Py_ssize_t i = 0; i < n; i++) PyList_SET_ITEM(ids, i, Py_NewRef(ITEM(PyList_GET_ITEM(ordered, i), I_ID)));
+    Places claim_places, source_places = {cited, NULL};
+    if (PyTuple_Check(cited)) { /* one source: distinct_sources made a tuple */
+        PyObject *listed = PySequence_List(cited);
+        if (listed == NULL) goto done;
+        Py_SETREF(cited, listed);
+        source_places.ids = cited;
+    }
+    if (places_open(&claim_places, ids) < 0 || places_open(&source_places, cited) < 0) {
+        Py_XDECREF(claim_places.index);
+        Py_XDECREF(source_places.index);
+        goto done;
+    }
+    int stored_all = 1;
+    for (Py_ssize_t i = 0; stored_all && i < n_fields; i++) {
+        PyObject *field = stored_field(PyList_GET_ITEM(views, i), &claim_places, &source_places);
+        if (field == NULL) stored_all = 0;
+        else PyList_SET_ITEM(fields, i, field);
+    }
+    Py_XDECREF(claim_places.index);
+    Py_XDECREF(source_places.index);
+    if (!stored_all) goto done;
     if ((content = PyDict_New()) == NULL) goto done;
     PyObject *keys[12] = {K_slug,   K_id,     S_title,  K_grade,   K_field_view[F_RETRACTED], S_date,
                           S_location, K_fields, K_claims, K_sources, K_aliases,                K_links};
@@ -483,8 +574,6 @@ static PyObject *configure(PyObject *module, PyObject *names) {
     }
     for (int i = 0; i < FIELD_VIEW_SIZE; i++)
         if (intern(&K_field_view[i], FIELD_VIEW_FIELDS[i]) < 0) return NULL;
-    for (int i = 0; i < 3; i++)
-        if (intern(&K_alternative[i], ALTERNATIVE_FIELDS[i]) < 0) return NULL;
     if (intern(&S_int, "int") < 0 || intern(&S_relation, "relation") < 0 || intern(&S_other, "other") < 0 ||
         intern(&S_publisher, "publisher") < 0 || intern(&S_reliability, "reliability") < 0 ||
         intern(&S_earliest, "earliest") < 0 || intern(&S_deprecated, "deprecated") < 0 ||

@@ -969,76 +969,63 @@ done:
 
 /* --- reading stored views back ----------------------------------------------------------- */
 
-static PyObject *UuidMemo, *python_field_view_from_dict;
-static PyObject *K_field, *K_best, *K_status, *K_supporting, *K_dissenting, *K_number_of_sources;
-static PyObject *K_disagreement, *K_alternatives, *K_low, *K_high, *K_qualifier, *K_hedge, *K_value, *K_claims;
-static PyObject *K_sources;
-static UuidMaker uuids;
+static PyObject *python_field_view_from_stored;
 
-/* memo[text] for a `UuidMemo` (a dict that makes the UUIDs it lacks): made here as its
-   `__missing__` makes them, or through the memo itself when it is some other mapping. */
-static PyObject *id_of(PyObject *memo, PyObject *text) {
-    PyObject *known = PyDict_GetItemWithError(memo, text);
-    if (known != NULL) return Py_NewRef(known);
-    if (PyErr_Occurred()) return NULL;
-    if (!Py_IS_TYPE(memo, (PyTypeObject *)UuidMemo) || !PyUnicode_CheckExact(text)) return PyObject_GetItem(memo, text);
-    PyObject *made = uuid_of_text(&uuids, text);
-    if (made != NULL && PyDict_SetItem(memo, text, made) < 0) Py_CLEAR(made);
-    return made;
-}
-
-/* tuple(map(memo.__getitem__, data[key])) when data[key] is a list; NULL with no error set
-   when it is missing or not a list (the caller then leaves the field to Python). */
-static PyObject *ids_at(PyObject *data, PyObject *key, PyObject *memo) {
-    PyObject *texts = PyDict_GetItemWithError(data, key);
-    if (texts == NULL || !PyList_CheckExact(texts)) return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(texts);
-    PyObject *ids = PyTuple_New(n);
-    for (Py_ssize_t i = 0; ids != NULL && i < n; i++) {
-        PyObject *id = id_of(memo, PyList_GET_ITEM(texts, i));
-        if (id == NULL) Py_CLEAR(ids);
-        else PyTuple_SET_ITEM(ids, i, id);
+/* tuple(ids[place] for place in places) when `places` is a list of ints each a place in the
+   tuple `ids`; NULL with no error set otherwise (the caller leaves the field to Python). */
+static PyObject *ids_at(PyObject *ids, PyObject *places) {
+    if (!PyList_CheckExact(places)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(places), count = PyTuple_GET_SIZE(ids);
+    PyObject *found = PyTuple_New(n);
+    for (Py_ssize_t i = 0; found != NULL && i < n; i++) {
+        PyObject *place = PyList_GET_ITEM(places, i);
+        Py_ssize_t at = PyLong_CheckExact(place) ? PyLong_AsSsize_t(place) : -1;
+        if (at < 0 || at >= count) {
+            PyErr_Clear(); /* an int too large for Py_ssize_t: Python says what is wrong */
+            Py_CLEAR(found);
+        } else {
+            PyTuple_SET_ITEM(found, i, Py_NewRef(PyTuple_GET_ITEM(ids, at)));
+        }
     }
-    return ids;
+    return found;
 }
 
-/* resolution.field_view_from_dict(data, memo) for a field as a stored view holds it; anything
-   else (a key missing, a list that is not one) goes to the Python function, with its errors. */
-static PyObject *field_view_from(PyObject *data, PyObject *memo) {
-    if (!PyDict_CheckExact(data)) goto python;
-    PyObject *keys[13] = {K_field, K_best, K_status, K_supporting, K_dissenting, K_number_of_sources, K_disagreement,
-                          K_alternatives, K_low, K_high, K_qualifier, K_hedge, S_retracted};
+/* resolution.field_view_from_stored(stored, claims, sources) for a field as a stored view
+   holds it; anything else (not a list of 8 to 13, a place that is not one) goes to the Python
+   function, with its errors. */
+static PyObject *field_view_from(PyObject *stored, PyObject *claims, PyObject *sources) {
+    Py_ssize_t size = PyList_CheckExact(stored) ? PyList_GET_SIZE(stored) : 0;
+    if (size < 8 || size > 13) goto python;
     PyObject *items[13] = {NULL};
-    for (int i = 0; i < 13; i++) {
+    for (Py_ssize_t i = 0; i < 13; i++) {
+        PyObject *item = i < size ? PyList_GET_ITEM(stored, i) : NULL;
         if (i == 3 || i == 4 || i == 12) {
-            if ((items[i] = ids_at(data, keys[i], memo)) == NULL) goto failed;
+            if ((items[i] = item ? ids_at(claims, item) : Py_NewRef(EMPTY)) == NULL) goto failed;
         } else if (i == 7) {
-            PyObject *given = PyDict_GetItemWithError(data, K_alternatives);
-            if (given == NULL || !PyList_CheckExact(given)) goto failed;
-            Py_ssize_t n = PyList_GET_SIZE(given);
+            if (!PyList_CheckExact(item)) goto failed;
+            Py_ssize_t n = PyList_GET_SIZE(item);
             if ((items[7] = PyTuple_New(n)) == NULL) goto failed;
             for (Py_ssize_t k = 0; k < n; k++) {
-                PyObject *alternative = PyList_GET_ITEM(given, k), *parts = NULL, *value;
-                if (!PyDict_CheckExact(alternative) || (value = PyDict_GetItemWithError(alternative, K_value)) == NULL)
+                PyObject *given = PyList_GET_ITEM(item, k), *parts;
+                if (!PyList_CheckExact(given) || PyList_GET_SIZE(given) != 3 || (parts = PyTuple_New(3)) == NULL)
                     goto failed;
-                if ((parts = PyTuple_New(3)) == NULL) goto failed;
-                PyTuple_SET_ITEM(parts, 0, Py_NewRef(value));
-                PyObject *claims = ids_at(alternative, K_claims, memo), *sources = NULL;
-                if (claims != NULL) PyTuple_SET_ITEM(parts, 1, claims);
-                if (claims == NULL || (sources = ids_at(alternative, K_sources, memo)) == NULL) {
+                PyTuple_SET_ITEM(parts, 0, Py_NewRef(PyList_GET_ITEM(given, 0)));
+                PyObject *at_claims = ids_at(claims, PyList_GET_ITEM(given, 1)), *at_sources = NULL;
+                if (at_claims != NULL) PyTuple_SET_ITEM(parts, 1, at_claims);
+                if (at_claims == NULL || (at_sources = ids_at(sources, PyList_GET_ITEM(given, 2))) == NULL) {
                     Py_DECREF(parts);
                     goto failed;
                 }
-                PyTuple_SET_ITEM(parts, 2, sources);
+                PyTuple_SET_ITEM(parts, 2, at_sources);
                 PyObject *made = make_tuple_of(Alternative, parts);
                 Py_DECREF(parts);
                 if (made == NULL) goto failed;
                 PyTuple_SET_ITEM(items[7], k, made);
             }
-        } else {
-            PyObject *value = PyDict_GetItemWithError(data, keys[i]);
-            if (value == NULL) goto failed;
-            items[i] = Py_NewRef(value);
+        } else if (item != NULL) {
+            items[i] = Py_NewRef(item);
+        } else { /* left out: resolution.STORED_DEFAULTS */
+            items[i] = Py_NewRef(i == 10 ? S_exact : Py_None);
         }
     }
     return field_view(items); /* takes the items' references */
@@ -1046,29 +1033,29 @@ failed:
     for (int i = 0; i < 13; i++) Py_XDECREF(items[i]);
     if (PyErr_Occurred()) return NULL;
 python:
-    return PyObject_CallFunctionObjArgs(python_field_view_from_dict, data, memo, NULL);
+    return PyObject_CallFunctionObjArgs(python_field_view_from_stored, stored, claims, sources, NULL);
 }
 
-static PyObject *field_views_from_dicts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    /* field_views_from_dicts(fields, memo): as chronology.resolution.field_views_from_dicts */
+static PyObject *field_views_from_stored(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    /* field_views_from_stored(fields, claims, sources): as resolution.field_views_from_stored */
     if (!configured) {
         PyErr_SetString(PyExc_RuntimeError, "chronology._resolution is not configured");
         return NULL;
     }
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "field_views_from_dicts(fields, memo)");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "field_views_from_stored(fields, claims, sources)");
         return NULL;
     }
-    PyObject *memo = args[1];
-    int in_c = PyDict_Check(memo); /* a memo of another kind: every field as Python reads it */
+    PyObject *claims = args[1], *sources = args[2];
+    int in_c = PyTuple_CheckExact(claims) && PyTuple_CheckExact(sources); /* else each field as Python reads it */
     PyObject *fields = PyList_CheckExact(args[0]) ? Py_NewRef(args[0]) : PySequence_List(args[0]);
     if (fields == NULL) return NULL;
     Py_ssize_t n = PyList_GET_SIZE(fields);
     PyObject *views = PyTuple_New(n);
     for (Py_ssize_t i = 0; views != NULL && i < n; i++) {
         PyObject *field = PyList_GET_ITEM(fields, i);
-        PyObject *view = in_c ? field_view_from(field, memo)
-                              : PyObject_CallFunctionObjArgs(python_field_view_from_dict, field, memo, NULL);
+        PyObject *view = in_c ? field_view_from(field, claims, sources)
+                              : PyObject_CallFunctionObjArgs(python_field_view_from_stored, field, claims, sources, NULL);
         if (view == NULL) Py_CLEAR(views);
         else PyTuple_SET_ITEM(views, i, view);
     }
@@ -1094,13 +1081,8 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         take(names, "NEVER_DISPUTED", &NEVER_DISPUTED) < 0 || take(names, "RELIABILITY_SCORE", &RELIABILITY_SCORE) < 0 ||
         take(names, "PRECISION_SCORE", &PRECISION_SCORE) < 0 || take(names, "PLACE_PRECISIONS", &PLACE_PRECISIONS) < 0 ||
         take(names, "ABOUT_TOLERANCE", &ABOUT_TOLERANCE) < 0 || take(names, "claim_fields", &claim_fields) < 0 ||
-        take(names, "field_view_from_dict", &python_field_view_from_dict) < 0 || take(names, "UuidMemo", &UuidMemo) < 0 ||
-        uuid_maker_configure(&uuids, names) < 0)
+        take(names, "field_view_from_stored", &python_field_view_from_stored) < 0)
         return NULL;
-    if (!PyType_Check(UuidMemo)) {
-        PyErr_SetString(PyExc_TypeError, "configure(): UuidMemo must be a class");
-        return NULL;
-    }
     if (!PyAnySet_Check(NEVER_DISPUTED) || !PyDict_Check(dumps_options)) {
         PyErr_SetString(PyExc_TypeError, "NEVER_DISPUTED must be a set and dumps_options a dict");
         return NULL;
@@ -1121,13 +1103,7 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         intern(&S_confirmed, "confirmed") < 0 || intern(&S_disputed, "disputed") < 0 ||
         intern(&S_reported, "reported") < 0 || intern(&A_numeric, "numeric") < 0 || intern(&A_int, "int") < 0 ||
         intern(&A_reliability, "reliability") < 0 || intern(&A_publisher, "publisher") < 0 ||
-        intern(&A_published_day, "published_day") < 0 || intern(&K_field, "field") < 0 || intern(&K_best, "best") < 0 ||
-        intern(&K_status, "status") < 0 || intern(&K_supporting, "supporting") < 0 ||
-        intern(&K_dissenting, "dissenting") < 0 || intern(&K_number_of_sources, "number_of_sources") < 0 ||
-        intern(&K_disagreement, "disagreement") < 0 || intern(&K_alternatives, "alternatives") < 0 ||
-        intern(&K_low, "low") < 0 || intern(&K_high, "high") < 0 || intern(&K_qualifier, "qualifier") < 0 ||
-        intern(&K_hedge, "hedge") < 0 || intern(&K_value, "value") < 0 || intern(&K_claims, "claims") < 0 ||
-        intern(&K_sources, "sources") < 0)
+        intern(&A_published_day, "published_day") < 0)
         return NULL;
     if (ONE == NULL && (ONE = PyLong_FromLong(1)) == NULL) return NULL;
     if (FOUR == NULL && (FOUR = PyLong_FromLong(4)) == NULL) return NULL;
@@ -1140,15 +1116,15 @@ static PyObject *configure(PyObject *module, PyObject *names) {
 static PyMethodDef methods[] = {
     {"resolve_distinct", (PyCFunction)(void (*)(void))resolve_distinct, METH_FASTCALL,
      "resolve_distinct(field_name, claims, sources, policy): as chronology.resolution.resolve_distinct."},
-    {"field_views_from_dicts", (PyCFunction)(void (*)(void))field_views_from_dicts, METH_FASTCALL,
-     "field_views_from_dicts(fields, memo): as chronology.resolution.field_views_from_dicts."},
+    {"field_views_from_stored", (PyCFunction)(void (*)(void))field_views_from_stored, METH_FASTCALL,
+     "field_views_from_stored(fields, claims, sources): as chronology.resolution.field_views_from_stored."},
     {"configure", configure, METH_O, "configure(names): the classes and constants of chronology.resolution."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT, "chronology._resolution",
-    "resolve_distinct and field_views_from_dicts in C; chronology/resolution.py is the reference they are tested against.", -1, methods,
+    "resolve_distinct and field_views_from_stored in C; chronology/resolution.py is the reference they are tested against.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__resolution(void) {

@@ -28,9 +28,10 @@ from chronology.resolution import (
     balanced,
     claim_order,
     distinct_sources,
-    field_views_from_dicts,
+    field_views_from_stored,
     id_texts,
     resolve_distinct,
+    stored_field,
 )
 from chronology.transcoder import UuidMemo, uuid_from_text
 
@@ -74,6 +75,17 @@ class IncidentView:
     def content(self, text_ids: bool = True) -> dict[str, Any]:
         """The view as plain data, without the projection's revision bookkeeping; ids as text,
         or left as UUIDs for orjson to write."""
+        return self._content([f.as_dict(text_ids) for f in self.fields], text_ids)
+
+    def stored(self) -> dict[str, Any]:
+        """`content()` as the projection stores it: each field as `stored_field` makes it (a
+        list, its ids given by their place in the view's `claims` and `sources`); ids left as
+        UUIDs for orjson to write."""
+        claim_at = {claim_id: place for place, claim_id in enumerate(self.claims)}
+        source_at = {source_id: place for place, source_id in enumerate(self.sources)}
+        return self._content([stored_field(f, claim_at, source_at) for f in self.fields], text_ids=False)
+
+    def _content(self, fields: list[Any], text_ids: bool) -> dict[str, Any]:
         ids = id_texts if text_ids else list
         return {
             "slug": self.slug,
@@ -83,7 +95,7 @@ class IncidentView:
             "retracted": self.retracted,
             "date": self.date,
             "location": self.location,
-            "fields": [f.as_dict(text_ids) for f in self.fields],
+            "fields": fields,
             "claims": ids(self.claims),
             "sources": ids(self.sources),
             "aliases": list(self.aliases),
@@ -91,9 +103,9 @@ class IncidentView:
         }
 
     def content_json(self) -> bytes:
-        """`content()` as sorted-key JSON: what the projection stores and digests. UUIDs go to
+        """`stored()` as sorted-key JSON: what the projection stores and digests. UUIDs go to
         orjson as they are; it writes the same text as `str()`, without a Python call each."""
-        return orjson.dumps(self.content(text_ids=False), option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(self.stored(), option=orjson.OPT_SORT_KEYS)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,11 +115,14 @@ class IncidentView:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], memo: UuidMemo | None = None) -> IncidentView:
-        """Inverse of `as_dict`; `memo` shares one UUID per id text across the views read."""
+    def from_stored(cls, data: dict[str, Any], memo: UuidMemo | None = None) -> IncidentView:
+        """Inverse of `stored()`, with the projection's `revision` and `changed_at` (when `data`
+        has them); `memo` shares one UUID per id text across the views read."""
         memo = memo if memo is not None else UuidMemo()
         uuid_of = memo.__getitem__
         changed_at = data.get("changed_at")
+        claims = tuple(map(uuid_of, data["claims"]))
+        sources = tuple(map(uuid_of, data["sources"]))
         return cls(
             slug=data["slug"],
             id=uuid_from_text(data["id"]),
@@ -116,9 +131,9 @@ class IncidentView:
             retracted=data["retracted"],
             date=data["date"],
             location=data["location"],
-            fields=field_views_from_dicts(data["fields"], memo),
-            claims=tuple(map(uuid_of, data["claims"])),
-            sources=tuple(map(uuid_of, data["sources"])),
+            fields=field_views_from_stored(data["fields"], claims, sources),
+            claims=claims,
+            sources=sources,
             aliases=tuple(data["aliases"]),
             links=tuple((relation, other) for relation, other in data["links"]),
             revision=data.get("revision", 0),

@@ -218,7 +218,7 @@ class MemoryViews:
 
 # --- the materialized projection ----------------------------------------------------------------
 
-VIEW_FORMAT = 6
+VIEW_FORMAT = 7
 """Bump when the stored view's shape or the fold's rules change: stores built by another
 version are then rebuilt from the log on first use (the log is the archive, views are derived)."""
 TRACKING_NAME = f"best_view/v{VIEW_FORMAT}"
@@ -798,7 +798,7 @@ def _stored_view(
     if keep is not None and not keep(content):
         return None
     content["revision"], content["changed_at"] = revision, changed_at
-    return IncidentView.from_dict(content, memo)
+    return IncidentView.from_stored(content, memo)
 
 
 class TableViews:

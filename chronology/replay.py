@@ -53,7 +53,7 @@ class Filters:
     def keep_stored(self, content: dict[str, Any]) -> bool:
         """`keep` for a view as the projection stores it (`IncidentView.content_json`), before
         the rest of it is decoded."""
-        tags = next((f["best"] for f in content["fields"] if f["field"] == "tags"), None)
+        tags = next((f[1] for f in content["fields"] if f[0] == "tags"), None)  # (field, best, ...)
         return self._keeps(content["slug"], content["aliases"], tags, content["date"])
 
     def stored_check(self) -> Callable[[dict[str, Any]], bool] | None:

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import orjson
 
-from chronology import accelerated, transcoder
+from chronology import accelerated
 from chronology.fields import (
     ACTOR,
     DATE,
@@ -30,7 +30,6 @@ from chronology.fields import (
     field_type,
 )
 from chronology.records import Claim, Source
-from chronology.transcoder import UuidMemo
 
 RELIABILITY_SCORE = {"A": 6, "B": 5, "C": 4, "F": 3, "D": 2, "E": 1}
 """Admiralty grades, best first. F ("cannot be judged") ranks below C and above D."""
@@ -101,32 +100,76 @@ def id_texts(ids: Sequence[UUID]) -> list[str]:
     return [str(i) for i in ids]
 
 
-def field_view_from_dict(data: dict[str, Any], memo: UuidMemo | None = None) -> FieldView:
-    """Inverse of `FieldView.as_dict` (the projection stores views as JSON); `memo` shares
-    one UUID per id text across the views read (`chronology.transcoder.UuidMemo`)."""
-    uuid_of = (memo if memo is not None else UuidMemo()).__getitem__
-    ids = lambda values: tuple(map(uuid_of, values))  # noqa: E731
+STORED_DEFAULTS = (None, None, "exact", None)
+"""`low`, `high`, `qualifier` and `hedge` when a field view does not set them: a stored field
+leaves them out at its end (as it leaves out an empty `retracted`)."""
+
+
+def stored_field(view: FieldView, claim_at: Mapping[UUID, int], source_at: Mapping[UUID, int]) -> list[Any]:
+    """A field view as the projection stores it (in its incident's view): a list in `FieldView`
+    order, each claim and source id given by its place in the view's `claims` and `sources`
+    (`claim_at`, `source_at`), each alternative as `[value, claims, sources]`, and the fields
+    at the end that hold their defaults left out. A third the size of `as_dict`'s JSON, and
+    read back without parsing an id (`field_views_from_stored`)."""
+    stored = [
+        view.field,
+        view.best,
+        view.status,
+        [claim_at[i] for i in view.supporting],
+        [claim_at[i] for i in view.dissenting],
+        view.number_of_sources,
+        view.disagreement,
+        [[a.value, [claim_at[i] for i in a.claims], [source_at[i] for i in a.sources]] for a in view.alternatives],
+    ]
+    if view.retracted:
+        stored += [view.low, view.high, view.qualifier, view.hedge, [claim_at[i] for i in view.retracted]]
+    else:
+        rest = [view.low, view.high, view.qualifier, view.hedge]
+        while rest and _is_default(rest[-1], STORED_DEFAULTS[len(rest) - 1]):
+            rest.pop()
+        stored += rest
+    return stored
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    return value is default or (type(value) is str and value == default)
+
+
+def field_view_from_stored(stored: list[Any], claims: Sequence[UUID], sources: Sequence[UUID]) -> FieldView:
+    """Inverse of `stored_field`, given the view's claim and source ids."""
+    if not isinstance(stored, list) or not 8 <= len(stored) <= 13:
+        raise ValueError(f"a stored field is a list of 8 to 13 items, not {stored!r:.80}")
+    field, best, status, supporting, dissenting, number_of_sources, disagreement, alternatives, *rest = stored
+    if len(rest) == 5:
+        rest[4] = _ids_at(claims, rest[4])
     return FieldView(
-        field=data["field"],
-        best=data["best"],
-        status=data["status"],
-        supporting=ids(data["supporting"]),
-        dissenting=ids(data["dissenting"]),
-        number_of_sources=data["number_of_sources"],
-        disagreement=data["disagreement"],
-        alternatives=tuple(Alternative(a["value"], ids(a["claims"]), ids(a["sources"])) for a in data["alternatives"]),
-        low=data["low"],
-        high=data["high"],
-        qualifier=data["qualifier"],
-        hedge=data["hedge"],
-        retracted=ids(data["retracted"]),
+        field,
+        best,
+        status,
+        _ids_at(claims, supporting),
+        _ids_at(claims, dissenting),
+        number_of_sources,
+        disagreement,
+        tuple(Alternative(value, _ids_at(claims, cs), _ids_at(sources, ss)) for value, cs, ss in alternatives),
+        *rest,
     )
 
 
-def field_views_from_dicts(fields: list[dict[str, Any]], memo: UuidMemo) -> tuple[FieldView, ...]:
-    """`field_view_from_dict` of each field of a stored view: what reading a timeline out
-    spends most of its time on (in C where `chronology._resolution` was built)."""
-    return tuple([field_view_from_dict(data, memo) for data in fields])
+def _ids_at(ids: Sequence[UUID], places: list[int]) -> tuple[UUID, ...]:
+    if not isinstance(places, list):
+        raise ValueError(f"a stored field lists ids by place, not {places!r:.80}")
+    for place in places:
+        if type(place) is not int or not 0 <= place < len(ids):
+            raise ValueError(f"a stored field names id {place!r:.40} of {len(ids)}")
+    return tuple([ids[place] for place in places])
+
+
+def field_views_from_stored(
+    fields: list[list[Any]], claims: Sequence[UUID], sources: Sequence[UUID]
+) -> tuple[FieldView, ...]:
+    """`field_view_from_stored` of each field of a stored view: what reading a timeline out
+    spends much of its time on (in C where `chronology._resolution` was built)."""
+    return tuple([field_view_from_stored(stored, claims, sources) for stored in fields])
 
 
 # --- the numbers a claim states ----------------------------------------------------------------
@@ -435,7 +478,7 @@ def _status(kind, active, support_claims, dissenting, independent, hedge) -> str
 
 # --- the same rules in C ----------------------------------------------------------------------------
 
-python_resolve_distinct, python_field_views_from_dicts = resolve_distinct, field_views_from_dicts
+python_resolve_distinct, python_field_views_from_stored = resolve_distinct, field_views_from_stored
 """The references: `chronology._resolution` (C) does exactly these steps, faster."""
 
 
@@ -461,15 +504,11 @@ _accelerated = accelerated.load(
         "PLACE_PRECISIONS": PLACE_PRECISIONS,
         "ABOUT_TOLERANCE": ABOUT_TOLERANCE,
         "claim_fields": Claim._fields,
-        "field_view_from_dict": field_view_from_dict,
-        "UuidMemo": UuidMemo,
-        "UUID": UUID,
-        "unknown_safety": transcoder._UNKNOWN_SAFETY,
-        "uuid_from_text": transcoder.uuid_from_text,
+        "field_view_from_stored": field_view_from_stored,
     },
 )
 NATIVE = _accelerated is not None
 """Whether fields are resolved in C."""
 if _accelerated is not None:
     resolve_distinct = _accelerated.resolve_distinct  # noqa: F811
-    field_views_from_dicts = _accelerated.field_views_from_dicts  # noqa: F811
+    field_views_from_stored = _accelerated.field_views_from_stored  # noqa: F811

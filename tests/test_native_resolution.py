@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chronology import resolution
-from chronology.bestview import incident_view
+from chronology.bestview import IncidentView, incident_view
 from chronology.records import Claim, Source
 from chronology.transcoder import UuidMemo
 from tests.conftest import ROOT
@@ -184,65 +184,77 @@ def test_whole_incidents_come_out_byte_identical(field_list, sources, policy):
 @given(st.lists(fields(), min_size=1, max_size=5), sources(), st.sampled_from(POLICIES))
 def test_stored_fields_read_back_in_c_exactly_as_in_python(field_list, sources, policy):
     found = {c.id: c._replace(field=name) for name, claims in field_list for c in claims}
-    stored = orjson.loads(incident_view("a-b", list(found.values()), sources, policy=policy).content_json())
-    texts = [i for f in stored["fields"] for i in f["supporting"]]
-    memo, reference_memo = UuidMemo(), UuidMemo()
-    if texts:  # one id already known, so that both a memo's hits and its misses are read
-        memo[texts[0]], reference_memo[texts[0]] = UUID(texts[0]), UUID(texts[0])
-    read = resolution.field_views_from_dicts(stored["fields"], memo)
-    expected = resolution.python_field_views_from_dicts(stored["fields"], reference_memo)
+    view = incident_view("a-b", list(found.values()), sources, policy=policy)
+    stored = orjson.loads(view.content_json())
+    memo = UuidMemo()
+    claims, cited = tuple(map(memo.__getitem__, stored["claims"])), tuple(map(memo.__getitem__, stored["sources"]))
+    read = resolution.field_views_from_stored(stored["fields"], claims, cited)
+    expected = resolution.python_field_views_from_stored(stored["fields"], claims, cited)
     assert same(read, expected)
+    assert read == view.fields  # nothing lost in the stored form
     assert all(type(f) is resolution.FieldView for f in read)
     assert all(type(a) is resolution.Alternative for f in read for a in f.alternatives)
-    assert memo == reference_memo
-    again = resolution.field_views_from_dicts(stored["fields"], memo)  # every id now a hit: the same UUIDs
-    assert all(
-        x is y for f, g in zip(read, again, strict=True) for x, y in zip(f.supporting, g.supporting, strict=True)
-    )
+    assert all(x is claims[claims.index(x)] for f in read for x in f.supporting)  # the view's own UUIDs
+    assert IncidentView.from_stored(stored).as_dict() == view.as_dict()
 
 
-STORED_FIELD = {
-    "field": "killed",
-    "best": 18,
-    "status": "confirmed",
-    "supporting": ["2f0c4c1e-6c2a-5f3e-9d1a-2f6e0c8b7a41"],
-    "dissenting": [],
-    "number_of_sources": 2,
-    "disagreement": 0.0,
-    "alternatives": [{"value": 18, "claims": ["2f0c4c1e-6c2a-5f3e-9d1a-2f6e0c8b7a41"], "sources": []}],
-    "low": 18,
-    "high": 18,
-    "qualifier": "exact",
-    "hedge": None,
-    "retracted": [],
-}
+CLAIMS = (UUID("2f0c4c1e-6c2a-5f3e-9d1a-2f6e0c8b7a41"), UUID("9b1d0f5e-3c2a-5e4f-8a7b-6c5d4e3f2a1b"))
+CITED = (UUID("0a1b2c3d-4e5f-5a6b-8c7d-9e0f1a2b3c4d"),)
+STORED_FIELD = ["killed", 18, "disputed", [0], [1], 2, 0.5, [[18, [0], [0]], [20, [1], [0]]], 18, 20, "about", None, []]
+
+
+def test_a_stored_field_leaves_out_what_it_does_not_set():
+    view = resolution.field_view_from_stored(STORED_FIELD, CLAIMS, CITED)
+    claim_at, source_at = {c: n for n, c in enumerate(CLAIMS)}, {s: n for n, s in enumerate(CITED)}
+    assert resolution.stored_field(view, claim_at, source_at) == STORED_FIELD[:11]  # no hedge, none retracted
+    text = view._replace(low=None, high=None, qualifier="exact")
+    assert resolution.stored_field(text, claim_at, source_at) == STORED_FIELD[:8]
+    assert resolution.field_view_from_stored(STORED_FIELD[:8], CLAIMS, CITED) == text
+    retracted = text._replace(retracted=(CLAIMS[1],))
+    assert resolution.stored_field(retracted, claim_at, source_at) == [
+        *STORED_FIELD[:8],
+        None,
+        None,
+        "exact",
+        None,
+        [1],
+    ]
 
 
 @pytest.mark.parametrize(
     "fields",
     [
-        [{k: v for k, v in STORED_FIELD.items() if k != "status"}],  # a key missing
-        [{**STORED_FIELD, "supporting": "2f0c4c1e"}],  # ids not a list
-        [{**STORED_FIELD, "dissenting": ["not an id"]}],
-        [{**STORED_FIELD, "retracted": [7]}],
-        [{**STORED_FIELD, "alternatives": [{"claims": [], "sources": []}]}],  # no value
-        [{**STORED_FIELD, "alternatives": {"value": 1}}],
-        [["field", "killed"]],  # not a dict
+        [STORED_FIELD],  # as stored
+        [STORED_FIELD[:8], STORED_FIELD[:10]],  # as stored, defaults left out
+        [STORED_FIELD[:7]],  # too short
+        [[*STORED_FIELD, None]],  # too long
+        [[*STORED_FIELD[:3], "0", *STORED_FIELD[4:]]],  # places not a list
+        [[*STORED_FIELD[:3], [2], *STORED_FIELD[4:]]],  # no such claim
+        [[*STORED_FIELD[:4], [-1], *STORED_FIELD[5:]]],
+        [[*STORED_FIELD[:4], [True], *STORED_FIELD[5:]]],
+        [[*STORED_FIELD[:12], [2**70]]],
+        [[*STORED_FIELD[:7], [[18, [0]]], *STORED_FIELD[8:]]],  # an alternative without sources
+        [[*STORED_FIELD[:7], [[18, [0], [1]]], *STORED_FIELD[8:]]],  # no such source
+        [[*STORED_FIELD[:7], {"value": 1}, *STORED_FIELD[8:]]],
+        [{"field": "killed"}],  # not a list
         (STORED_FIELD,),  # a tuple of fields
         "fields",
         None,
     ],
 )
 def test_stored_fields_not_as_stored_read_back_alike(fields):
-    def outcome(function):
+    def outcome(function, claims=CLAIMS):
         try:
-            return "ok", function(fields, UuidMemo())
+            return "ok", function(fields, claims, CITED)
         except Exception as error:  # noqa: BLE001 - the error itself is what is compared
             return type(error), str(error)
 
-    in_python = outcome(resolution.python_field_views_from_dicts)
-    assert outcome(resolution.field_views_from_dicts) == in_python
-    assert same(outcome(resolution.field_views_from_dicts), in_python)
+    in_python = outcome(resolution.python_field_views_from_stored)
+    assert outcome(resolution.field_views_from_stored) == in_python
+    assert same(outcome(resolution.field_views_from_stored), in_python)
+    assert outcome(resolution.field_views_from_stored, list(CLAIMS)) == outcome(  # not a tuple: Python reads it
+        resolution.python_field_views_from_stored, list(CLAIMS)
+    )
 
 
 def test_a_claim_citing_an_unknown_source_fails_alike():

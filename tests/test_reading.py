@@ -86,8 +86,8 @@ def test_a_filtered_timeline_is_the_whole_one_filtered(merged, filters):
 
 def test_one_incident_is_read_by_its_key_not_by_decoding_every_view(merged, monkeypatch):
     built = []
-    original = IncidentView.from_dict.__func__
-    monkeypatch.setattr(IncidentView, "from_dict", classmethod(lambda cls, *a: built.append(1) or original(cls, *a)))
+    original = IncidentView.from_stored.__func__
+    monkeypatch.setattr(IncidentView, "from_stored", classmethod(lambda cls, *a: built.append(1) or original(cls, *a)))
     timeline = load_timeline(merged, filters=Filters(incidents=(ALBUKAMAL,)))
     assert [v.slug for v in timeline.incidents] == [STRIKES]
     assert len(built) == 1
