@@ -501,11 +501,17 @@ def log_import(ctx: click.Context, path: Path) -> None:
     """Read a `chron log export` file into an empty store (SQLite or PostgreSQL).
 
     The whole file is checked first; then every event is written in one transaction, so a
-    failed or interrupted import leaves the store empty."""
+    failed or interrupted import leaves the store empty, and a SQLite store the command made
+    is removed again."""
     from chronology.transfer import import_log
 
     archive = _archive(ctx)
-    count = import_log(archive, path)
+    try:
+        count = import_log(archive, path)
+    except BaseException:
+        if archive.remove_if_unused():
+            ctx.find_root().meta.pop("archive")
+        raise
     Projection(archive).catch_up().close()
     click.echo(f"imported {count} events")
 

@@ -92,9 +92,9 @@ as one blob of a few KB: at SQLite's default 4 KB most would spill into chains o
 pages, each a separate read and write when a rebuild replaces them."""
 
 
-def _prepare_sqlite_file(path: Path) -> None:
+def _prepare_sqlite_file(path: Path) -> bool:
     """Give a new SQLite store its page size, which is fixed once the file has content (an
-    existing store keeps its own), and WAL mode.
+    existing store keeps its own), and WAL mode; True if this call made the file.
 
     The new file is made under a name of this process's own and linked into place, so it
     appears with both already set. Processes opening a new store at once then never turn the
@@ -104,17 +104,18 @@ def _prepare_sqlite_file(path: Path) -> None:
     if path.exists():
         if path.stat().st_size == 0:
             _set_up_sqlite_file(path)  # made empty by someone else: as before, in place
-        return
+        return False
     draft = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
         _set_up_sqlite_file(draft)
         os.link(draft, path)
     except FileExistsError:
-        pass  # another process linked its own first: the same page size and mode
+        return False  # another process linked its own first: the same page size and mode
     except OSError:  # a file system without hard links
         _set_up_sqlite_file(path)
     finally:
         draft.unlink(missing_ok=True)
+    return True
 
 
 def _set_up_sqlite_file(path: Path) -> None:
@@ -207,9 +208,11 @@ class Archive(Application):
         if self.is_postgres:
             env["CREATE_TABLE"] = "false"  # created below, under a lock
             _check_postgres(env, self.store)  # the pool would retry for 30 s and hide why
+        self._made_file: Path | None = None
+        """The SQLite file opening this store made, if it did (see `remove_if_unused`)."""
         try:
-            if not self.is_postgres:
-                _prepare_sqlite_file(Path(env["SQLITE_DBNAME"]))
+            if not self.is_postgres and _prepare_sqlite_file(Path(env["SQLITE_DBNAME"])):
+                self._made_file = Path(env["SQLITE_DBNAME"])
             super().__init__(env=env)
             if self.is_postgres:
                 self._create_postgres_tables()
@@ -217,6 +220,17 @@ class Archive(Application):
             raise
         except Exception as error:
             raise StoreError(f"cannot open store '{_redact(self.store)}': {error}") from error
+
+    def remove_if_unused(self) -> bool:
+        """Close this archive and delete the SQLite file opening it made, if nothing has been
+        appended to it since: a command that fails before writing leaves no new store behind.
+        False, with the store left as it is (and open), otherwise."""
+        if self._made_file is None or self.max_position() > 0:
+            return False
+        self.close()
+        for name in (self._made_file.name, f"{self._made_file.name}-wal", f"{self._made_file.name}-shm"):
+            (self._made_file.parent / name).unlink(missing_ok=True)
+        return True
 
     def _create_postgres_tables(self) -> None:
         """PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent one: several

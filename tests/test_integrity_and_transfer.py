@@ -156,6 +156,27 @@ def test_a_changed_export_file_is_refused_and_nothing_is_written(bundled, tmp_pa
     assert json.loads(empty.stdout) == []
 
 
+def test_a_failed_import_leaves_no_store_it_made_and_keeps_one_that_was_there(bundled, tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    bundled("log", "export", "-o", tmp_path / "log.jsonl")
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    (tmp_path / "cut.jsonl").write_text("\n".join(lines[:120]) + "\n")  # fails after the header is read
+    (tmp_path / "stores").mkdir()
+    made = tmp_path / "stores" / "new.db"
+    result = CliRunner().invoke(cli, ["--store", str(made), "log", "import", str(tmp_path / "cut.jsonl")])
+    assert result.exit_code == 1 and "it was cut short" in result.stderr
+    assert list((tmp_path / "stores").iterdir()) == []  # no store, no -wal or -shm beside it
+
+    there = tmp_path / "stores" / "there.db"
+    assert CliRunner().invoke(cli, ["--store", str(there), "log", "--json"]).stdout.strip() == "[]"
+    result = CliRunner().invoke(cli, ["--store", str(there), "log", "import", str(tmp_path / "cut.jsonl")])
+    assert result.exit_code == 1 and there.exists()  # an empty store the user made stays
+    assert CliRunner().invoke(cli, ["--store", str(there), "log", "import", str(tmp_path / "log.jsonl")]).exit_code == 0
+
+
 def _import_into_other(bundled, tmp_path, request, path):
     from click.testing import CliRunner
 
