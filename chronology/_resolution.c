@@ -969,7 +969,50 @@ done:
 
 /* --- reading stored views back ----------------------------------------------------------- */
 
-static PyObject *python_field_view_from_stored;
+static PyObject *python_field_view_from_stored, *UuidMemo;
+static UuidMaker uuids;
+
+/* memo[text] for a `UuidMemo` (a dict that makes the UUIDs it lacks): made here as its
+   `__missing__` makes them, or through the memo itself when it is some other mapping. */
+static PyObject *id_of(PyObject *memo, PyObject *text) {
+    PyObject *known = PyDict_GetItemWithError(memo, text);
+    if (known != NULL) return Py_NewRef(known);
+    if (PyErr_Occurred()) return NULL;
+    if (!Py_IS_TYPE(memo, (PyTypeObject *)UuidMemo) || !PyUnicode_CheckExact(text)) return PyObject_GetItem(memo, text);
+    PyObject *made = uuid_of_text(&uuids, text);
+    if (made != NULL && PyDict_SetItem(memo, text, made) < 0) Py_CLEAR(made);
+    return made;
+}
+
+static PyObject *ids_of_texts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    /* ids_of_texts(texts, memo): as chronology.resolution.ids_of_texts */
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "chronology._resolution is not configured");
+        return NULL;
+    }
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "ids_of_texts(texts, memo)");
+        return NULL;
+    }
+    PyObject *memo = args[1];
+    if (!PyList_CheckExact(args[0]) || !PyDict_Check(memo)) { /* anything else as Python reads it */
+        PyObject *getter = PyObject_GetAttrString(memo, "__getitem__"), *mapped = NULL, *ids = NULL;
+        if (getter != NULL) mapped = PyObject_CallFunctionObjArgs((PyObject *)&PyMap_Type, getter, args[0], NULL);
+        if (mapped != NULL) ids = PySequence_Tuple(mapped);
+        Py_XDECREF(getter);
+        Py_XDECREF(mapped);
+        return ids;
+    }
+    PyObject *texts = args[0];
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *ids = PyTuple_New(n);
+    for (Py_ssize_t i = 0; ids != NULL && i < n; i++) {
+        PyObject *id = id_of(memo, PyList_GET_ITEM(texts, i));
+        if (id == NULL) Py_CLEAR(ids);
+        else PyTuple_SET_ITEM(ids, i, id);
+    }
+    return ids;
+}
 
 /* tuple(ids[place] for place in places) when `places` is a list of ints each a place in the
    tuple `ids`; NULL with no error set otherwise (the caller leaves the field to Python). */
@@ -1081,8 +1124,13 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         take(names, "NEVER_DISPUTED", &NEVER_DISPUTED) < 0 || take(names, "RELIABILITY_SCORE", &RELIABILITY_SCORE) < 0 ||
         take(names, "PRECISION_SCORE", &PRECISION_SCORE) < 0 || take(names, "PLACE_PRECISIONS", &PLACE_PRECISIONS) < 0 ||
         take(names, "ABOUT_TOLERANCE", &ABOUT_TOLERANCE) < 0 || take(names, "claim_fields", &claim_fields) < 0 ||
-        take(names, "field_view_from_stored", &python_field_view_from_stored) < 0)
+        take(names, "field_view_from_stored", &python_field_view_from_stored) < 0 ||
+        take(names, "UuidMemo", &UuidMemo) < 0 || uuid_maker_configure(&uuids, names) < 0)
         return NULL;
+    if (!PyType_Check(UuidMemo)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): UuidMemo must be a class");
+        return NULL;
+    }
     if (!PyAnySet_Check(NEVER_DISPUTED) || !PyDict_Check(dumps_options)) {
         PyErr_SetString(PyExc_TypeError, "NEVER_DISPUTED must be a set and dumps_options a dict");
         return NULL;
@@ -1118,6 +1166,8 @@ static PyMethodDef methods[] = {
      "resolve_distinct(field_name, claims, sources, policy): as chronology.resolution.resolve_distinct."},
     {"field_views_from_stored", (PyCFunction)(void (*)(void))field_views_from_stored, METH_FASTCALL,
      "field_views_from_stored(fields, claims, sources): as chronology.resolution.field_views_from_stored."},
+    {"ids_of_texts", (PyCFunction)(void (*)(void))ids_of_texts, METH_FASTCALL,
+     "ids_of_texts(texts, memo): as chronology.resolution.ids_of_texts."},
     {"configure", configure, METH_O, "configure(names): the classes and constants of chronology.resolution."},
     {NULL, NULL, 0, NULL},
 };

@@ -30,6 +30,7 @@ from chronology.resolution import (
     distinct_sources,
     field_views_from_stored,
     id_texts,
+    ids_of_texts,
     resolve_distinct,
     stored_field,
 )
@@ -119,10 +120,8 @@ class IncidentView:
         """Inverse of `stored()`, with the projection's `revision` and `changed_at` (when `data`
         has them); `memo` shares one UUID per id text across the views read."""
         memo = memo if memo is not None else UuidMemo()
-        uuid_of = memo.__getitem__
         changed_at = data.get("changed_at")
-        claims = tuple(map(uuid_of, data["claims"]))
-        sources = tuple(map(uuid_of, data["sources"]))
+        claims, sources = ids_of_texts(data["claims"], memo), ids_of_texts(data["sources"], memo)
         return cls(
             slug=data["slug"],
             id=uuid_from_text(data["id"]),

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import orjson
 
-from chronology import accelerated
+from chronology import accelerated, transcoder
 from chronology.fields import (
     ACTOR,
     DATE,
@@ -30,6 +30,7 @@ from chronology.fields import (
     field_type,
 )
 from chronology.records import Claim, Source
+from chronology.transcoder import UuidMemo
 
 RELIABILITY_SCORE = {"A": 6, "B": 5, "C": 4, "F": 3, "D": 2, "E": 1}
 """Admiralty grades, best first. F ("cannot be judged") ranks below C and above D."""
@@ -162,6 +163,12 @@ def _ids_at(ids: Sequence[UUID], places: list[int]) -> tuple[UUID, ...]:
         if type(place) is not int or not 0 <= place < len(ids):
             raise ValueError(f"a stored field names id {place!r:.40} of {len(ids)}")
     return tuple([ids[place] for place in places])
+
+
+def ids_of_texts(texts: list[str], memo: UuidMemo) -> tuple[UUID, ...]:
+    """`memo[text]` of each id text, as a tuple: a stored view's `claims` and `sources` (in C
+    where `chronology._resolution` was built, which makes the UUIDs the memo lacks itself)."""
+    return tuple(map(memo.__getitem__, texts))
 
 
 def field_views_from_stored(
@@ -478,7 +485,11 @@ def _status(kind, active, support_claims, dissenting, independent, hedge) -> str
 
 # --- the same rules in C ----------------------------------------------------------------------------
 
-python_resolve_distinct, python_field_views_from_stored = resolve_distinct, field_views_from_stored
+python_resolve_distinct, python_field_views_from_stored, python_ids_of_texts = (
+    resolve_distinct,
+    field_views_from_stored,
+    ids_of_texts,
+)
 """The references: `chronology._resolution` (C) does exactly these steps, faster."""
 
 
@@ -505,6 +516,10 @@ _accelerated = accelerated.load(
         "ABOUT_TOLERANCE": ABOUT_TOLERANCE,
         "claim_fields": Claim._fields,
         "field_view_from_stored": field_view_from_stored,
+        "UuidMemo": UuidMemo,
+        "UUID": UUID,
+        "unknown_safety": transcoder._UNKNOWN_SAFETY,
+        "uuid_from_text": transcoder.uuid_from_text,
     },
 )
 NATIVE = _accelerated is not None
@@ -512,3 +527,4 @@ NATIVE = _accelerated is not None
 if _accelerated is not None:
     resolve_distinct = _accelerated.resolve_distinct  # noqa: F811
     field_views_from_stored = _accelerated.field_views_from_stored  # noqa: F811
+    ids_of_texts = _accelerated.ids_of_texts  # noqa: F811

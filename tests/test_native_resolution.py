@@ -303,3 +303,33 @@ def test_chron_pure_python_replays_the_bundled_chronology_to_the_same_bytes(tmp_
         for pure in ("0", "1")
     ]
     assert flags == ["True", "False"]
+
+
+@pytest.mark.parametrize(
+    ("texts", "memo"),
+    [
+        ([str(CLAIMS[0]), str(CLAIMS[1]), str(CLAIMS[0])], UuidMemo()),  # a miss, then hits
+        ([CLAIMS[0].hex], UuidMemo({str(CLAIMS[1]): CLAIMS[1]})),  # 32 digits, no hyphens
+        ([str(CLAIMS[0])], {}),  # a plain dict makes nothing: KeyError
+        ([str(CLAIMS[0])], {str(CLAIMS[0]): "kept as given"}),
+        (["not an id"], UuidMemo()),
+        ([7], UuidMemo()),
+        ((str(CLAIMS[0]),), UuidMemo()),  # a tuple of texts
+        ([], UuidMemo()),
+    ],
+)
+def test_ids_of_texts_read_alike(texts, memo):
+    def outcome(function, memo):
+        try:
+            ids = function(texts, memo)
+            return "ok", ids, dict(memo)
+        except Exception as error:  # noqa: BLE001 - the error itself is what is compared
+            return type(error), str(error)
+
+    in_python = outcome(resolution.python_ids_of_texts, type(memo)(memo))
+    in_c = outcome(resolution.ids_of_texts, memo)
+    assert in_c == in_python
+    if in_c[0] == "ok":
+        assert all(type(i) is type(j) for i, j in zip(in_c[1], in_python[1], strict=True))
+        again = resolution.ids_of_texts(texts, memo)  # the memo's own UUIDs the second time
+        assert all(i is j for i, j in zip(in_c[1], again, strict=True))
