@@ -59,6 +59,45 @@ def test_every_incident_is_stored_by_c_exactly_as_python_stores_it(incident, sou
     assert expected == (view.sort_key[0], view.content_json())
 
 
+@pytest.mark.parametrize("count", [64, 65, 300])
+def test_an_incident_of_many_claims_and_sources_is_stored_alike(count):
+    """Past 64 claims or sources a stored field finds their places through a dict, not a scan;
+    each claim cites its source through a UUID object of its own, so places are found by value
+    as well as by identity."""
+    source_ids = [UUID(int=n * 0x1000_0000_0000_0001 + 11) for n in range(count)]
+    known = {i: _source(i) for i in source_ids}
+    names = ["killed", "title", "perpetrator", "date"]
+    values = {
+        "killed": lambda n: n % 7,
+        "title": lambda n: f"Strike {n % 3}",
+        "perpetrator": lambda n: f"Group {n % 4}",
+        "date": lambda n: {
+            "earliest": f"2020-03-{1 + n % 5:02d}",
+            "latest": f"2020-03-{1 + n % 5:02d}",
+            "precision": "day",
+        },
+    }
+    claims = [
+        Claim(
+            UUID(int=1000 + n),
+            "a-b",
+            names[n % 4],
+            values[names[n % 4]](n),
+            "exact",
+            UUID(str(source_ids[n % count])),
+            {},
+            dt.datetime(2026, 1, 1),
+            "t",
+            n,
+            retracted=n % 11 == 0,
+        )
+        for n in range(2 * count)
+    ]
+    expected = reference("a-b", claims, known)
+    assert native("a-b", claims, known) == expected
+    assert b'"disputed"' in expected[1]
+
+
 def test_the_defaults_are_no_links_no_aliases_and_the_balanced_policy():
     claim = Claim(UUID(int=1), "a-b", "killed", 3, "exact", SOURCE_IDS[0], {}, dt.datetime(2026, 1, 1), "t", 1)
     known = {SOURCE_IDS[0]: _source(SOURCE_IDS[0])}
