@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from tests.conftest import overwrite_stored, tamper
@@ -194,6 +195,24 @@ def test_a_damaged_stored_view_is_one_clear_error_naming_its_row_and_the_way_bac
         assert "Traceback" not in result.stderr
     assert bundled("replay", "--rebuild").stdout == printed
     bundled("show", TAJI)
+
+
+@pytest.mark.parametrize("place", [999, -1, "0"])
+def test_a_stored_field_naming_a_claim_it_does_not_have_is_damage_not_a_wrong_claim(bundled, place):
+    """A stored field names its claims by place in the view's own list: a place that is not
+    one is reported as damage, never read as some other claim."""
+    from chronology.archive import Archive
+    from chronology.projection import Database
+
+    db = Database.for_archive(Archive(bundled.store))
+    with db.transaction(write=False) as tx:
+        content = orjson.loads(bytes(tx.one("SELECT body FROM chron_views WHERE slug = ?", (TAJI,))[0]))
+    db.close()
+    content["fields"][0][3] = [place]  # the first field's supporting claims
+    overwrite_stored(bundled.store, "chron_views", "body", "slug", TAJI, orjson.dumps(content).decode())
+    result = bundled("show", TAJI, expect=1)
+    assert f"the stored view cannot be read: chron_views row '{TAJI}' is damaged" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_damaged_stored_source_is_one_clear_error_naming_it(bundled):
