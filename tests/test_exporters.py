@@ -99,6 +99,47 @@ def test_ical_lines_fold_exactly_as_icalendar_folds_them(line):
     assert fold_line(line) == Contentline(line).to_ical()
 
 
+def test_each_event_is_written_exactly_as_icalendar_writes_it(bundled, tmp_path):
+    """The exporter writes each VEVENT from icalendar's own encoding of its values without
+    filling an `icalendar.Event`; the bytes are those of the Event, for every incident of the
+    bundled chronology and of a synthetic one, with and without links, and for an incident
+    whose texts hold what needs escaping, folding or removing."""
+    import dataclasses
+    import sys
+
+    import plugins.chron_ical as ical
+    from chronology.archive import Archive
+    from chronology.replay import load_timeline
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT))
+    from bench.synthetic import write_corpus
+    from chronology.factfile import read_fact_file
+
+    synthetic = Archive(str(tmp_path / "synthetic.db"))
+    for path in write_corpus(tmp_path / "corpus", 60)[0]:
+        synthetic.ingest(read_fact_file(path), recorded_by="test")
+    timelines = [load_timeline(Archive(bundled.store))]
+    timelines.append(load_timeline(synthetic))
+    first = next(i for i in timelines[0].incidents if i.date and i.location)
+    awkward = dataclasses.replace(
+        first,
+        title='Strike; "near", the base\\ — ünïcödé ' * 4 + "\x07bell\nnew line",
+        location={**first.location, "name": "Camp, Taji; Iraq\r\n" * 3},
+        retracted=True,
+    )
+    checked = 0
+    for timeline in timelines:
+        for incident in [*timeline.incidents, awkward] if timeline is timelines[0] else timeline.incidents:
+            if not incident.date:
+                continue
+            for base_url in ("", "https://example.org/chronology"):
+                expected = ical._ical(ical._event(incident, timeline, base_url))
+                assert ical._event_ical(incident, timeline, base_url) == expected, incident.slug
+                checked += 1
+    assert checked > 2 * 60
+
+
 def test_ical_event_shows_disputes_sources_place_and_uncertainty(bundled):
     events = {e["SUMMARY"]: e for e in vevents(export(bundled, "ical"))}
     taji = events["Rocket attack on Camp Taji"]

@@ -12,8 +12,12 @@ import datetime as dt
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import icalendar
+from icalendar.caselessdict import canonsort_keys
+from icalendar.parser_tools import to_unicode
+from icalendar.timezone import tzp
 
 from chronology.bestview import IncidentView
 from chronology.hookspecs import hookimpl
@@ -58,7 +62,7 @@ def render_pages(pages: Iterable[Timeline], options: Mapping[str, str]) -> Itera
     yield properties.removesuffix(END)
     base_url = options.get("base_url", "").rstrip("/")
     for page in itertools.chain([first], pages):
-        yield b"".join(_ical(_event(incident, page, base_url)) for incident in page.incidents if incident.date)
+        yield b"".join(_event_ical(incident, page, base_url) for incident in page.incidents if incident.date)
     yield END
 
 
@@ -95,31 +99,33 @@ def fold_line(line: str) -> bytes:
     return b"\r\n ".join(parts)
 
 
-def _event(incident: IncidentView, timeline: Timeline, base_url: str) -> icalendar.Event:
-    event = icalendar.Event()
+def _properties(incident: IncidentView, timeline: Timeline, base_url: str) -> list[tuple[str, Any]]:
+    """An incident's event as (property, value) pairs, in the order `_event` adds them."""
     changed = (incident.changed_at or timeline.last_changed or EPOCH).astimezone(dt.UTC)
     earliest = dt.date.fromisoformat(incident.date["earliest"])
     latest = dt.date.fromisoformat(incident.date["latest"])
-    event.add("uid", f"{incident.id}@chronology")
-    event.add("dtstamp", changed)
-    event.add("last-modified", changed)
-    event.add("sequence", max(incident.revision - 1, 0))
-    event.add("summary", _text(incident.title))
-    event.add("dtstart", earliest)
-    event.add("dtend", latest + dt.timedelta(days=1))  # DATE values: DTEND is exclusive
     if incident.retracted:
         status = "CANCELLED"
     elif incident.date["precision"] != "day" or incident.grade in ("weak", "contested"):
         status = "TENTATIVE"
     else:
         status = "CONFIRMED"
-    event.add("status", status)
-    event.add("transp", "TRANSPARENT")
-    event.add("description", _text(incident_description(incident, timeline.claims, timeline.sources)))
+    properties: list[tuple[str, Any]] = [
+        ("uid", f"{incident.id}@chronology"),
+        ("dtstamp", changed),
+        ("last-modified", changed),
+        ("sequence", max(incident.revision - 1, 0)),
+        ("summary", _text(incident.title)),
+        ("dtstart", earliest),
+        ("dtend", latest + dt.timedelta(days=1)),  # DATE values: DTEND is exclusive
+        ("status", status),
+        ("transp", "TRANSPARENT"),
+        ("description", _text(incident_description(incident, timeline.claims, timeline.sources))),
+    ]
     if incident.location:
-        event.add("location", _text(describe("location", incident.location)))
+        properties.append(("location", _text(describe("location", incident.location))))
         if "lat" in incident.location:
-            event.add("geo", (incident.location["lat"], incident.location["lon"]))
+            properties.append(("geo", (incident.location["lat"], incident.location["lon"])))
     categories = []
     kind = incident.field("kind")
     if kind and kind.best:
@@ -128,10 +134,44 @@ def _event(incident: IncidentView, timeline: Timeline, base_url: str) -> icalend
     if tags and tags.best:
         categories += [t for t in tags.best if t not in categories]
     if categories:
-        event.add("categories", [_text(c) for c in categories])
+        properties.append(("categories", [_text(c) for c in categories]))
     if base_url:
-        event.add("url", f"{base_url}/incidents/{incident.slug}")
+        properties.append(("url", f"{base_url}/incidents/{incident.slug}"))
+    return properties
+
+
+def _event(incident: IncidentView, timeline: Timeline, base_url: str) -> icalendar.Event:
+    """The incident as an icalendar `Event`: the reference `_event_ical` is held to."""
+    event = icalendar.Event()
+    for name, value in _properties(incident, timeline, base_url):
+        event.add(name, value)
     return event
+
+
+def _event_ical(incident: IncidentView, timeline: Timeline, base_url: str) -> bytes:
+    """`_ical(_event(...))`, byte for byte, in under half its time: each value is encoded by
+    icalendar as `Event.add` encodes it (`Event._encode`: its type, and the parameters it
+    implies, such as VALUE=DATE), and written as `Component.content_lines` writes it, in the
+    order `sorted_keys` gives, without filling and walking an `Event` (tests/test_exporters.py
+    compares the two on every incident of two chronologies)."""
+    encoded = {}
+    for name, value in _properties(incident, timeline, base_url):
+        if name in _IN_UTC:
+            value = tzp.localize_utc(value)
+        encoded[name.upper()] = icalendar.Event._encode(name, value)
+    lines = [b"BEGIN:VEVENT\r\n"]
+    for name in canonsort_keys(encoded, EVENT_ORDER):
+        value = encoded[name]
+        text = to_unicode(value.to_ical())
+        params = to_unicode(value.params.to_ical(sorted=True)) if getattr(value, "params", None) else ""
+        lines.append(fold_line(f"{name};{params}:{text}" if params else f"{name}:{text}") + b"\r\n")
+    lines.append(b"END:VEVENT\r\n")
+    return b"".join(lines)
+
+
+_IN_UTC = ("dtstamp", "last-modified")
+"""The properties `Event.add` turns to UTC (RFC 5545 asks it of DTSTAMP and LAST-MODIFIED)."""
+EVENT_ORDER = icalendar.Event.canonical_order
 
 
 @hookimpl
