@@ -118,6 +118,19 @@ static inline PyObject *uuid_of_text(const UuidMaker *maker, PyObject *text) { /
     return PyObject_CallOneArg(maker->from_text, text);
 }
 
+/* memo[text] for a memo of ids: a `transcoder.UuidMemo` (`memo_type`, a dict that makes the
+   UUIDs it lacks) has those it lacks made here, as its `__missing__` makes them, and kept;
+   a mapping of another kind, or a text that is not a str, goes through the memo itself. */
+static inline PyObject *uuid_in_memo(const UuidMaker *maker, PyObject *memo_type, PyObject *memo, PyObject *text) {
+    PyObject *known = PyDict_GetItemWithError(memo, text);
+    if (known != NULL) return Py_NewRef(known);
+    if (PyErr_Occurred()) return NULL;
+    if (!Py_IS_TYPE(memo, (PyTypeObject *)memo_type) || !PyUnicode_CheckExact(text)) return PyObject_GetItem(memo, text);
+    PyObject *made = uuid_of_text(maker, text);
+    if (made != NULL && PyDict_SetItem(memo, text, made) < 0) Py_CLEAR(made);
+    return made;
+}
+
 /* transcoder.shared(kind, text, decode): the value decoded from the same text recently (the
    cache `recent` holds, by kind: no more than `at_most` of a kind), else decode(text), or
    uuid_of_text(uuids, text) when `decode` is NULL, kept for the next time. */

@@ -12,7 +12,7 @@
 
 #include "_configure.h"
 
-static PyObject *Claim, *dumps, *loads, *recent, *datetime_decoder, *python_decode_claims;
+static PyObject *Claim, *dumps, *loads, *recent, *datetime_decoder, *python_decode_claims, *UuidMemo;
 static PyObject *K_uuid, *K_datetime;
 static Py_ssize_t recent_at_most, CLAIM_SIZE, I_ID, I_SOURCE_ID, I_RECORDED_AT;
 static UuidMaker uuids;
@@ -47,10 +47,7 @@ static PyObject *encode_claims(PyObject *module, PyObject *claims) {
    uuid_from_text(text) without one. */
 static PyObject *claim_id(PyObject *text, PyObject *memo) {
     if (memo == Py_None) return uuid_of_text(&uuids, text);
-    PyObject *known = PyDict_GetItemWithError(memo, text);
-    if (known != NULL) return Py_NewRef(known);
-    if (PyErr_Occurred()) return NULL;
-    return PyObject_GetItem(memo, text);
+    return uuid_in_memo(&uuids, UuidMemo, memo, text);
 }
 
 /* Whether every stored row is in the shape `encode_claims` writes: a list of Claim's size,
@@ -133,15 +130,15 @@ static PyObject *configure(PyObject *module, PyObject *names) {
     if (take(names, "Claim", &Claim) < 0 || take(names, "dumps", &dumps) < 0 || take(names, "loads", &loads) < 0 ||
         take(names, "recent", &recent) < 0 || take(names, "datetime_decoder", &datetime_decoder) < 0 ||
         take(names, "decode_claims", &python_decode_claims) < 0 || uuid_maker_configure(&uuids, names) < 0 ||
-        take(names, "recent_at_most", &bound) < 0) {
+        take(names, "recent_at_most", &bound) < 0 || take(names, "UuidMemo", &UuidMemo) < 0) {
         Py_XDECREF(bound);
         return NULL;
     }
     recent_at_most = PyLong_AsSsize_t(bound);
     Py_DECREF(bound);
     if (recent_at_most < 0 && PyErr_Occurred()) return NULL;
-    if (!PyDict_Check(recent)) {
-        PyErr_SetString(PyExc_TypeError, "configure(): recent must be a dict");
+    if (!PyDict_Check(recent) || !PyType_Check(UuidMemo)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): recent must be a dict and UuidMemo a class");
         return NULL;
     }
     PyObject *fields = PyObject_GetAttrString(Claim, "_fields");

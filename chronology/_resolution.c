@@ -972,18 +972,6 @@ done:
 static PyObject *python_field_view_from_stored, *UuidMemo;
 static UuidMaker uuids;
 
-/* memo[text] for a `UuidMemo` (a dict that makes the UUIDs it lacks): made here as its
-   `__missing__` makes them, or through the memo itself when it is some other mapping. */
-static PyObject *id_of(PyObject *memo, PyObject *text) {
-    PyObject *known = PyDict_GetItemWithError(memo, text);
-    if (known != NULL) return Py_NewRef(known);
-    if (PyErr_Occurred()) return NULL;
-    if (!Py_IS_TYPE(memo, (PyTypeObject *)UuidMemo) || !PyUnicode_CheckExact(text)) return PyObject_GetItem(memo, text);
-    PyObject *made = uuid_of_text(&uuids, text);
-    if (made != NULL && PyDict_SetItem(memo, text, made) < 0) Py_CLEAR(made);
-    return made;
-}
-
 static PyObject *ids_of_texts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     /* ids_of_texts(texts, memo): as chronology.resolution.ids_of_texts */
     if (!configured) {
@@ -1007,7 +995,7 @@ static PyObject *ids_of_texts(PyObject *module, PyObject *const *args, Py_ssize_
     Py_ssize_t n = PyList_GET_SIZE(texts);
     PyObject *ids = PyTuple_New(n);
     for (Py_ssize_t i = 0; ids != NULL && i < n; i++) {
-        PyObject *id = id_of(memo, PyList_GET_ITEM(texts, i));
+        PyObject *id = uuid_in_memo(&uuids, UuidMemo, memo, PyList_GET_ITEM(texts, i));
         if (id == NULL) Py_CLEAR(ids);
         else PyTuple_SET_ITEM(ids, i, id);
     }

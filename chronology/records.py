@@ -171,6 +171,7 @@ _accelerated = accelerated.load(
         "UUID": UUID,
         "unknown_safety": transcoder._UNKNOWN_SAFETY,
         "uuid_from_text": uuid_from_text,
+        "UuidMemo": UuidMemo,
     },
 )
 NATIVE = _accelerated is not None
