@@ -7,6 +7,7 @@ written as a list an item at a time (`json_list_pieces`, which the JSON-LD expor
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from uuid import UUID
@@ -102,14 +103,37 @@ def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim],
         for field in view.fields:
             if field.field in ("title", "date"):
                 continue
+            name = field.field
+            if len(name) > NAME_WIDTH:  # an analyst's own x- field: its name has a line of its own
+                lines.append(f"    {name}")
+                name = ""
+            first, *rest = _value_lines(best_text(field))
             lines.append(
-                f"    {field.field:<22} {best_text(field):<40} {field.status:<10}"
+                f"    {name:<{NAME_WIDTH}} {first:<{VALUE_WIDTH}} {field.status:<10}"
                 f" {field.number_of_sources} source{'s' if field.number_of_sources != 1 else ''}"
             )
+            lines.extend(f"    {'':<{NAME_WIDTH}} {more}" for more in rest)
             if len(field.alternatives) > 1 and field.status == "disputed":
-                lines.append(f"    {'':<22} claimed: {claimed_values(field, claims, sources)}")
+                lines.append(f"    {'':<{NAME_WIDTH}} claimed: {claimed_values(field, claims, sources)}")
         lines.append("")
     return "".join(f"{line}\n" for line in lines)
+
+
+NAME_WIDTH, VALUE_WIDTH = 22, 40
+"""The field's and the best value's columns in `chron replay`: a longer value goes on over the
+next lines, and a longer name has a line of its own, so that every field's status and sources
+stay in their columns."""
+
+
+def _value_lines(text: str) -> list[str]:
+    """`text` in lines of at most `VALUE_WIDTH` characters, broken between words; a word
+    longer than that (a slug) is broken after a hyphen, or else where the column ends."""
+    if len(text) <= VALUE_WIDTH:
+        return [text]
+    lines = textwrap.wrap(text, VALUE_WIDTH, break_long_words=False, break_on_hyphens=False)
+    if all(len(line) <= VALUE_WIDTH for line in lines):
+        return lines
+    return textwrap.wrap(text, VALUE_WIDTH)
 
 
 def incident_count(count: int) -> str:

@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ from chronology.errors import StoreError
 from chronology.factfile import read_fact_file
 from chronology.plugins import load_plugins
 from chronology.projection import MemoryViews, Projection, build_view, fold
-from chronology.render import chronology_text, incident_count, log_text
+from chronology.render import NAME_WIDTH, VALUE_WIDTH, chronology_text, incident_count, log_text
 from chronology.replay import Filters, field_history, load_timeline, timeline_pages
 from chronology.resolution import BUILT_IN_POLICIES, balanced
 from chronology.scratch import scratch_replay
@@ -102,6 +103,22 @@ def test_replay_prints_json_and_text_as_it_did_when_it_held_the_whole_timeline(m
     text = chronology_text(whole.incidents, whole.claims, whole.sources) + incident_count(len(whole.incidents))
     assert bundled("replay").stdout == text
     assert text.endswith("\n11 incidents\n")
+
+
+def test_replay_keeps_every_fields_status_in_its_column_when_a_value_is_long(bundled):
+    lines = bundled("replay").stdout.splitlines()
+    status_at = 4 + NAME_WIDTH + 1 + VALUE_WIDTH + 1
+    statuses = ("confirmed", "reported", "disputed", "retracted")
+    field_lines = [i for i, line in enumerate(lines) if re.search(r" \d+ sources?$", line)]
+    assert len(field_lines) > 50
+    for i in field_lines:
+        assert lines[i][status_at - 1] == " " and lines[i][status_at:].split(" ", 1)[0] in statuses, lines[i]
+    # A value longer than its column goes on under it, on lines of its own.
+    location = next(i for i, line in enumerate(lines) if "Irbil International Airport," in line)
+    assert lines[location + 1] == " " * (4 + NAME_WIDTH + 1) + "Region, Iraq"
+    # A field name longer than its column (an analyst's x- field) has a line of its own.
+    named = lines.index("    x-responsibility_claimed")
+    assert lines[named + 1].startswith(" " * (4 + NAME_WIDTH + 1) + "no ")
 
 
 def test_replay_of_an_empty_store_prints_an_empty_list(chron):
