@@ -44,6 +44,22 @@ static inline int claim_counts(PyObject *claim, Py_ssize_t retracted_at, Py_ssiz
     return is_deprecated < 0 ? -1 : !is_deprecated;
 }
 
+/* `sources[source_id]` (a new reference): in a small dict, first by identity. The claims of
+   an incident and the mapping of the sources they cite hold the same id objects, and a
+   `uuid.UUID` hashes in Python: a lookup by hash would call it for every claim of every field.
+   Anything else (a larger dict, another mapping, an equal id that is another object) is looked
+   up as Python would. */
+#define SOURCES_SCANNED_AT_MOST 16
+static inline PyObject *source_by_id(PyObject *sources, PyObject *source_id) {
+    if (PyDict_CheckExact(sources) && PyDict_GET_SIZE(sources) <= SOURCES_SCANNED_AT_MOST) {
+        Py_ssize_t at = 0;
+        PyObject *key, *source;
+        while (PyDict_Next(sources, &at, &key, &source))
+            if (key == source_id) return Py_NewRef(source);
+    }
+    return PyObject_GetItem(sources, source_id);
+}
+
 /* Making `uuid.UUID`s in C as `transcoder.uuid_from_int` does (the two slots set directly,
    without `UUID.__init__`), and reading the text forms a store holds as
    `transcoder.uuid_from_text` does. */

@@ -23,7 +23,8 @@ static PyObject *ABOUT_TOLERANCE, *ONE, *FOUR, *ZERO_FLOAT, *EMPTY;
 static PyObject *S_deprecated, *S_preferred, *S_range, *S_exact, *S_about, *S_at_least, *S_at_most;
 static PyObject *S_km, *S_name, *S_earliest, *S_latest, *S_precision;
 static PyObject *S_retracted, *S_confirmed, *S_disputed, *S_reported;
-static PyObject *A_numeric, *A_int, *A_reliability, *A_publisher, *A_published_day;
+static PyObject *A_numeric, *A_int, *A_reliability, *A_publisher, *A_published, *A_published_day;
+static PyObject *DATE_CLASS; /* datetime.date */
 static int configured = 0;
 
 #define ITEM(claim, index) PyTuple_GET_ITEM((claim), (index))
@@ -244,7 +245,20 @@ static int keep_extreme(PyObject **current, PyObject *value, int op) {
 }
 
 static PyObject *source_of(PyObject *sources, PyObject *claim) {
-    return PyObject_GetItem(sources, ITEM(claim, I_SOURCE_ID));
+    return source_by_id(sources, ITEM(claim, I_SOURCE_ID));
+}
+
+/* source.published_day: a publication date that is a plain date is its own day, as the
+   property says, and is read without calling it; anything else asks the property. */
+static PyObject *published_day(PyObject *source) {
+    PyObject *published = PyObject_GetAttr(source, A_published);
+    if (published != NULL && Py_IS_TYPE(published, (PyTypeObject *)DATE_CLASS)) return published;
+    Py_XDECREF(published);
+    if (published == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
+        PyErr_Clear();
+    }
+    return PyObject_GetAttr(source, A_published_day);
 }
 
 static PyObject *id_int(PyObject *uuid) {
@@ -392,7 +406,7 @@ static int balanced_key(PyObject *kind, int numeric, PyObject *candidate, PyObje
         PyObject *grade = PyObject_GetAttr(source, A_reliability);
         long reliability = grade ? score(RELIABILITY_SCORE, grade) : -1;
         Py_XDECREF(grade);
-        PyObject *day = PyErr_Occurred() ? NULL : PyObject_GetAttr(source, A_published_day);
+        PyObject *day = PyErr_Occurred() ? NULL : published_day(source);
         Py_DECREF(source);
         if (day == NULL) return -1;
         if (reliability > key->reliability) key->reliability = reliability;
@@ -1139,8 +1153,13 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         intern(&S_confirmed, "confirmed") < 0 || intern(&S_disputed, "disputed") < 0 ||
         intern(&S_reported, "reported") < 0 || intern(&A_numeric, "numeric") < 0 || intern(&A_int, "int") < 0 ||
         intern(&A_reliability, "reliability") < 0 || intern(&A_publisher, "publisher") < 0 ||
-        intern(&A_published_day, "published_day") < 0)
+        intern(&A_published, "published") < 0 || intern(&A_published_day, "published_day") < 0 ||
+        take(names, "date", &DATE_CLASS) < 0)
         return NULL;
+    if (!PyType_Check(DATE_CLASS)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): date must be a class");
+        return NULL;
+    }
     if (ONE == NULL && (ONE = PyLong_FromLong(1)) == NULL) return NULL;
     if (FOUR == NULL && (FOUR = PyLong_FromLong(4)) == NULL) return NULL;
     if (ZERO_FLOAT == NULL && (ZERO_FLOAT = PyFloat_FromDouble(0.0)) == NULL) return NULL;

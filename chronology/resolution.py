@@ -515,6 +515,7 @@ _accelerated = accelerated.load(
         "PLACE_PRECISIONS": PLACE_PRECISIONS,
         "ABOUT_TOLERANCE": ABOUT_TOLERANCE,
         "claim_fields": Claim._fields,
+        "date": dt.date,
         "field_view_from_stored": field_view_from_stored,
         "UuidMemo": UuidMemo,
         "UUID": UUID,

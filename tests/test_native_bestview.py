@@ -16,7 +16,7 @@ from chronology import bestview, parallel, projection
 from chronology.bestview import incident_view
 from chronology.projection import Projection
 from chronology.records import Claim, Link, Source
-from tests.test_native_resolution import POLICIES, SOURCE_IDS, fields, sources
+from tests.test_native_resolution import POLICIES, SOURCE_IDS, _sources_found_by_value, fields, sources
 from tests.test_parallel import all_rows, corrected_archive
 
 if bestview._accelerated is None:
@@ -57,6 +57,16 @@ def test_every_incident_is_stored_by_c_exactly_as_python_stores_it(incident, sou
     assert native(slug, claims, sources, links, aliases, policy) == expected
     view = incident_view(slug, claims, sources, links, aliases, policy)
     assert expected == (view.sort_key[0], view.content_json())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(incidents(), sources(), st.sampled_from(POLICIES), st.sampled_from([0, 11, 40]))
+def test_an_incident_whose_sources_are_keyed_by_equal_ids_is_stored_alike(incident, sources, policy, others):
+    """The grade's and the fields' sources taken by identity first in C: under equal ids that
+    are other objects, among more than C scans, the same bytes as Python's."""
+    slug, claims, links, aliases = incident
+    expected = reference(slug, claims, sources, links, aliases, policy)
+    assert native(slug, claims, _sources_found_by_value(sources, others), links, aliases, policy) == expected
 
 
 @pytest.mark.parametrize("count", [64, 65, 300])

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import types
 from uuid import UUID
 
 import orjson
@@ -255,6 +256,27 @@ def test_stored_fields_not_as_stored_read_back_alike(fields):
     assert outcome(resolution.field_views_from_stored, list(CLAIMS)) == outcome(  # not a tuple: Python reads it
         resolution.python_field_views_from_stored, list(CLAIMS)
     )
+
+
+def _sources_found_by_value(sources, others):
+    """The same sources keyed by equal ids that are other objects than the claims' own, among
+    `others` more: a mapping the C code cannot take its sources from by identity."""
+    copied = {UUID(str(source_id)): source for source_id, source in sources.items()}
+    unrelated = next(iter(sources.values()))
+    return {**copied, **{UUID(int=2**100 + n): unrelated for n in range(others)}}
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fields(), sources(), st.sampled_from(POLICIES), st.sampled_from([0, 10, 11, 40]))
+def test_sources_keyed_by_equal_ids_or_in_other_mappings_resolve_alike(field, sources, policy, others):
+    """C takes a claim's source from a small dict by identity first (`source_by_id`); sources
+    under equal ids of other objects, in a dict too large to scan (past 16) or in another kind
+    of mapping resolve as Python resolves them."""
+    name, found = field
+    expected = reference(name, found, sources, policy)
+    by_value = _sources_found_by_value(sources, others)
+    assert same(native(name, found, by_value, policy), expected)
+    assert same(native(name, found, types.MappingProxyType(sources), policy), expected)
 
 
 def test_a_claim_citing_an_unknown_source_fails_alike():
