@@ -87,8 +87,8 @@ static PyObject *claims_once_in_order(PyObject *claims) {
     return ordered;
 }
 
-/* bestview.field_order(name) (a new reference), called once a name: a Python call for each field
-   of each view was a tenth of a view's time. */
+/* bestview.field_order(name) (a new reference), asked of Python once a name rather than once a
+   field of every view. */
 static PyObject *order_of(PyObject *name) {
     PyObject *key = PyDict_GetItemWithError(orders, name);
     if (key != NULL) return Py_NewRef(key);

@@ -91,6 +91,23 @@ def claimed_values(
     return "; ".join(f"{text} ({', '.join(sorted(publishers))})" for text, publishers in statements.items())
 
 
+NAME_WIDTH, VALUE_WIDTH = 22, 40
+"""The field's and the best value's columns in `chron replay`: a longer value goes on over the
+next lines, and a longer name has a line of its own, so that every field's status and sources
+stay in their columns."""
+
+
+def _value_lines(text: str) -> list[str]:
+    """`text` in lines of at most `VALUE_WIDTH` characters, broken between words; a word
+    longer than that (a slug) is broken after a hyphen, or else where the column ends."""
+    if len(text) <= VALUE_WIDTH:
+        return [text]
+    lines = textwrap.wrap(text, VALUE_WIDTH, break_long_words=False, break_on_hyphens=False)
+    if all(len(line) <= VALUE_WIDTH for line in lines):
+        return lines
+    return textwrap.wrap(text, VALUE_WIDTH)
+
+
 def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]) -> str:
     """`chron replay`, a page at a time: each incident in date order, each field's best value
     and who said what; `incident_count` ends the listing."""
@@ -117,23 +134,6 @@ def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim],
                 lines.append(f"    {'':<{NAME_WIDTH}} claimed: {claimed_values(field, claims, sources)}")
         lines.append("")
     return "".join(f"{line}\n" for line in lines)
-
-
-NAME_WIDTH, VALUE_WIDTH = 22, 40
-"""The field's and the best value's columns in `chron replay`: a longer value goes on over the
-next lines, and a longer name has a line of its own, so that every field's status and sources
-stay in their columns."""
-
-
-def _value_lines(text: str) -> list[str]:
-    """`text` in lines of at most `VALUE_WIDTH` characters, broken between words; a word
-    longer than that (a slug) is broken after a hyphen, or else where the column ends."""
-    if len(text) <= VALUE_WIDTH:
-        return [text]
-    lines = textwrap.wrap(text, VALUE_WIDTH, break_long_words=False, break_on_hyphens=False)
-    if all(len(line) <= VALUE_WIDTH for line in lines):
-        return lines
-    return textwrap.wrap(text, VALUE_WIDTH)
 
 
 def incident_count(count: int) -> str:

@@ -16,7 +16,7 @@ from chronology import bestview, parallel, projection
 from chronology.bestview import incident_view
 from chronology.projection import Projection
 from chronology.records import Claim, Link, Source
-from tests.test_native_resolution import POLICIES, SOURCE_IDS, _sources_found_by_value, fields, sources
+from tests.test_native_resolution import POLICIES, SOURCE_IDS, fields, sources, sources_under_other_ids
 from tests.test_parallel import all_rows, corrected_archive
 
 if bestview._accelerated is None:
@@ -66,7 +66,7 @@ def test_an_incident_whose_sources_are_keyed_by_equal_ids_is_stored_alike(incide
     are other objects, among more than C scans, the same bytes as Python's."""
     slug, claims, links, aliases = incident
     expected = reference(slug, claims, sources, links, aliases, policy)
-    assert native(slug, claims, _sources_found_by_value(sources, others), links, aliases, policy) == expected
+    assert native(slug, claims, sources_under_other_ids(sources, others), links, aliases, policy) == expected
 
 
 @pytest.mark.parametrize("count", [64, 65, 300])

@@ -258,7 +258,7 @@ def test_stored_fields_not_as_stored_read_back_alike(fields):
     )
 
 
-def _sources_found_by_value(sources, others):
+def sources_under_other_ids(sources, others):
     """The same sources keyed by equal ids that are other objects than the claims' own, among
     `others` more: a mapping the C code cannot take its sources from by identity."""
     copied = {UUID(str(source_id)): source for source_id, source in sources.items()}
@@ -274,7 +274,7 @@ def test_sources_keyed_by_equal_ids_or_in_other_mappings_resolve_alike(field, so
     of mapping resolve as Python resolves them."""
     name, found = field
     expected = reference(name, found, sources, policy)
-    by_value = _sources_found_by_value(sources, others)
+    by_value = sources_under_other_ids(sources, others)
     assert same(native(name, found, by_value, policy), expected)
     assert same(native(name, found, types.MappingProxyType(sources), policy), expected)
 
