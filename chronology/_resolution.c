@@ -252,11 +252,13 @@ static PyObject *source_of(PyObject *sources, PyObject *claim) {
    property says, and is read without calling it; anything else asks the property. */
 static PyObject *published_day(PyObject *source) {
     PyObject *published = PyObject_GetAttr(source, A_published);
-    if (published != NULL && Py_IS_TYPE(published, (PyTypeObject *)DATE_CLASS)) return published;
-    Py_XDECREF(published);
     if (published == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
         PyErr_Clear();
+    } else if (Py_IS_TYPE(published, (PyTypeObject *)DATE_CLASS)) {
+        return published;
+    } else {
+        Py_DECREF(published);
     }
     return PyObject_GetAttr(source, A_published_day);
 }

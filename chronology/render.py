@@ -103,9 +103,9 @@ def _value_lines(text: str) -> list[str]:
     if len(text) <= VALUE_WIDTH:
         return [text]
     lines = textwrap.wrap(text, VALUE_WIDTH, break_long_words=False, break_on_hyphens=False)
-    if all(len(line) <= VALUE_WIDTH for line in lines):
-        return lines
-    return textwrap.wrap(text, VALUE_WIDTH)
+    if any(len(line) > VALUE_WIDTH for line in lines):
+        lines = textwrap.wrap(text, VALUE_WIDTH)
+    return lines or [text]  # nothing but spaces: wrap gives no line at all
 
 
 def chronology_text(views: Iterable[IncidentView], claims: Mapping[UUID, Claim], sources: Mapping[UUID, Source]) -> str:

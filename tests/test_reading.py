@@ -18,7 +18,7 @@ import icalendar
 import orjson
 import pytest
 
-from chronology import scratch
+from chronology import render, scratch
 from chronology.archive import Archive
 from chronology.bestview import IncidentView
 from chronology.errors import StoreError
@@ -119,6 +119,11 @@ def test_replay_keeps_every_fields_status_in_its_column_when_a_value_is_long(bun
     # A field name longer than its column (an analyst's x- field) has a line of its own.
     named = lines.index("    x-responsibility_claimed")
     assert lines[named + 1].startswith(" " * (4 + NAME_WIDTH + 1) + "no ")
+
+
+def test_a_long_value_of_nothing_but_spaces_still_has_its_line():
+    assert render._value_lines(" " * (VALUE_WIDTH + 5)) == [" " * (VALUE_WIDTH + 5)]
+    assert render._value_lines("word " * 20) == ["word " * 7 + "word", "word " * 7 + "word", "word " * 3 + "word"]
 
 
 def test_replay_of_an_empty_store_prints_an_empty_list(chron):
