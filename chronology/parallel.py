@@ -10,8 +10,12 @@ date, digest and content JSON. Batches come back in the order they were sent, so
 applies them, and counts revisions, exactly as if it had built them itself. When the helper is
 behind, the calling process builds the newest waiting batch itself, from the claims it still
 holds; at the end of a fold it builds the newest batches, sent or not, while the helper works
-through the oldest, so that both finish together (a reply for a batch built here is dropped,
-and a helper with nothing left that is wanted is stopped rather than waited for). A helper that
+through the oldest, so that both finish together. The helper says when it starts on a batch,
+and the caller leaves that one to it, waiting for it rather than building it a second time,
+unless the helper takes twice as long as a batch takes here (then it is stalled or slow, and
+from then on the caller builds whatever the helper has not returned). A reply for a batch
+built here is dropped, and a helper with nothing left that is wanted is stopped rather than
+waited for. A helper that
 fails or exits is warned about and done without: the calling process builds the rest.
 
 The pipes to and from the helper are widened to hold a whole batch where the system allows
@@ -36,6 +40,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections import deque
@@ -65,6 +70,9 @@ whichever process is free can build them (order is restored when they are handed
 PIPE_SIZE = 1 << 20
 """Bytes each pipe to and from the helper is asked to hold (Linux: `F_SETPIPE_SZ`, up to
 /proc/sys/fs/pipe-max-size; a batch is about 800 KB)."""
+WAIT_AT_LEAST = 0.05
+"""Seconds the caller waits, at the least, for the batch the helper is building before it
+builds that batch itself too."""
 WAITING_AT_MOST = 16
 """Batches waiting here, at most: beyond that the caller builds one itself before folding on
 (each holds its incidents' claims: this bounds the memory they take)."""
@@ -124,6 +132,13 @@ class ViewBuilder:
         self._helper_has: dict[UUID, Source] = {}
         """The version of each source last sent to the helper, which keeps every one it is sent."""
         self._helper_failed = False
+        self._helper_keeps_up = True
+        """Whether the batch the helper is building is left to it rather than built here too
+        (until it once fails to answer in time: `_wait_for_the_helper`)."""
+        self._batch_seconds = 0.0
+        """How long building the last batch here took."""
+        self._head_started: float | None = None
+        """When the helper said it started on the oldest batch it has not returned, if it has."""
 
     def add(self, incident: Incident, sources: dict[UUID, Source]) -> None:
         """Queue one incident, with the sources its claims cite (as its transaction left them)."""
@@ -167,24 +182,46 @@ class ViewBuilder:
 
     def _build_one_here(self, sent_too: bool = False) -> bool:
         """Build the newest batch nobody has taken (`sent_too`: or that the helper has not
-        returned yet); False if there is none."""
+        returned yet, but for the one it is building, while it keeps up); False if there is
+        none."""
+        building = self._sent[0] if self._sent and self._head_started is not None and self._helper_keeps_up else None
         for batch in reversed(self._batches):
-            if batch.built is None and (sent_too or not batch.sent):
+            if batch.built is None and (sent_too or not batch.sent) and batch is not building:
+                started = time.perf_counter()
                 batch.built = build_batch(batch.incidents, batch.sources, self.policy)
+                self._batch_seconds = time.perf_counter() - started
                 batch.incidents = []
                 return True
         return False
 
-    def _take_replies(self, block: bool) -> None:
+    def _wait_for_the_helper(self) -> None:
+        """Wait for the batch the helper is building until it has taken twice as long as
+        building one here took (`WAIT_AT_LEAST` at the least): a helper that has not returned
+        it by then is stalled or slow, and from then on its batches are built here too."""
+        sent = len(self._sent)
+        due = self._head_started + max(WAIT_AT_LEAST, 2 * self._batch_seconds)
+        self._take_replies(block=True, timeout=max(0.0, due - time.perf_counter()))
+        if len(self._sent) == sent:
+            self._helper_keeps_up = False
+
+    def _take_replies(self, block: bool, timeout: float | None = None) -> None:
+        """Take what the helper has said: the batches it returned, and whether it has started
+        on the next (`_head_started`). `block`: wait for one batch (for `timeout` seconds)."""
+        due = None if timeout is None else time.perf_counter() + timeout
         while self._sent:
             try:
-                ok, built = self._inbox.get(block=block)
+                left = None if due is None else max(0.0, due - time.perf_counter())
+                ok, built = self._inbox.get(block=block, timeout=left if block else None)
             except queue.Empty:
                 return
+            if ok is None:  # it started on the oldest batch it has not returned
+                self._head_started = time.perf_counter()
+                continue
             if not ok:
                 self._do_without_helper(built)
                 return
             batch = self._sent.popleft()
+            self._head_started = None
             if batch.built is None:  # else built here meanwhile: the same views
                 batch.built = built
                 batch.incidents = []
@@ -199,6 +236,7 @@ class ViewBuilder:
             stacklevel=2,
         )
         self._helper_failed = True
+        self._head_started = None
         for batch in self._sent:
             batch.sent = False
         self._sent.clear()
@@ -217,7 +255,7 @@ class ViewBuilder:
                 if not wait:
                     return
                 if not self._build_one_here(sent_too=True):
-                    self._take_replies(block=True)
+                    self._wait_for_the_helper()  # it is building the only batch left
                 continue
             self._batches.popleft()
             yield from head.built
@@ -282,10 +320,16 @@ def _read_frame(pipe: IO[bytes]) -> bytes | None:
     return frame if len(frame) == size else None
 
 
+STARTED = pickle.dumps((None, None))
+"""What the helper says on starting a batch, before it returns it as (True, views) or (False,
+the error)."""
+
+
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     """The helper's loop: a batch in, its views (or the error) out, until the input ends."""
     sources: dict[UUID, Source] = {}
     while (frame := _read_frame(requests)) is not None:
+        _write_frame(replies, STARTED)
         try:
             jobs, news, policy = pickle.loads(frame)
             sources.update(news)

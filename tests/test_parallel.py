@@ -173,6 +173,64 @@ def test_a_stalled_helper_is_neither_waited_for_nor_needed(chron, small_batches,
     helped.close()
 
 
+def bundled_incidents(chron) -> tuple[list[parallel.Incident], dict]:
+    """Every incident of the bundled chronology as a fold hands it to the builder, fifty
+    times over (a batch the helper takes a while to build), and the sources they cite."""
+    chron("ingest", EVENTS)
+    incidents, sources = [], {}
+    with Projection(Archive(chron.store), parallel_from=None).catch_up().state() as state:
+        for slug in state.incident_slugs():
+            claims = state.claims_of(slug)
+            incidents.append((slug, claims, (state.encoded_claims(slug),), (), ()))
+            sources.update(projection.cited_sources(state, claims))
+    return incidents * 50, sources
+
+
+def helper_started_a_batch(builder: parallel.ViewBuilder) -> None:
+    """Wait until the helper has said it started on the batch sent to it."""
+    deadline = time.monotonic() + 30
+    while builder._inbox.empty():
+        assert time.monotonic() < deadline, "the helper never started"
+        time.sleep(0.01)
+
+
+def test_the_batch_the_helper_is_building_is_left_to_it(chron, monkeypatch):
+    """The caller, out of batches of its own, waits for the one the helper has started
+    rather than building it too."""
+    monkeypatch.setattr(parallel, "BATCH", 1000)  # all of them: one batch
+    monkeypatch.setattr(parallel, "WAIT_AT_LEAST", 30)
+    incidents, sources = bundled_incidents(chron)
+    expected = parallel.build_batch(incidents, sources, balanced)
+    built_here = []
+    build_batch = parallel.build_batch
+    monkeypatch.setattr(parallel, "build_batch", lambda *args: built_here.append(args) or build_batch(*args))
+    builder = parallel.ViewBuilder(balanced)
+    for incident in incidents:
+        builder.add(incident, sources)
+    builder._close_batch()  # sent
+    helper_started_a_batch(builder)
+    assert list(builder.ready(wait=True)) == expected
+    assert built_here == []
+    builder.close()
+
+
+def test_a_batch_the_helper_started_and_stalled_on_is_built_here(chron, monkeypatch):
+    monkeypatch.setattr(parallel, "BATCH", 1000)
+    incidents, sources = bundled_incidents(chron)
+    expected = parallel.build_batch(incidents, sources, balanced)
+    builder = parallel.ViewBuilder(balanced)
+    for incident in incidents:
+        builder.add(incident, sources)
+    builder._close_batch()
+    helper_started_a_batch(builder)
+    os.kill(builder._process.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    assert list(builder.ready(wait=True)) == expected
+    assert time.monotonic() - started < 5  # waited a little, then built it here
+    builder.close()  # nothing it owes is wanted: stopped, not waited for
+    assert builder._process.returncode == -signal.SIGKILL
+
+
 def all_rows(projection: Projection) -> dict[str, list[tuple]]:
     from tests.test_reading import SCRATCH_TABLES
 
