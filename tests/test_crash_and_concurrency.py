@@ -331,3 +331,21 @@ def test_a_lock_held_past_the_wait_is_one_line_of_error_and_nothing_is_written(s
     )
     assert bad.returncode == 1
     assert bad.stderr == "error: CHRON_LOCK_WAIT must be a whole number of seconds, at least 1; found 'soon'\n"
+
+
+def test_only_the_projection_s_commits_leave_the_sync_to_the_next_checkpoint(sqlite_store):
+    """The projection's tables are derived from the log, so its commits need not wait for the
+    disk (a power cut undoes them with their tracking position, and they are folded again);
+    the log's commits and the archived documents' still wait for it."""
+    from chronology.archive import Archive
+    from chronology.projection import Database, Projection
+
+    archive = Archive(sqlite_store)
+    projection = Projection(archive)
+    normal, full = 1, 2
+    assert projection.db.connection.execute("PRAGMA synchronous").fetchone()[0] == normal
+    assert Database.for_archive(archive).connection.execute("PRAGMA synchronous").fetchone()[0] == full
+    with archive.recorder.datastore.transaction(commit=False) as cursor:  # the log's writer
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == full
+    projection.close()
