@@ -20,6 +20,8 @@ import datetime as dt
 import gc
 import itertools
 import sqlite3
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
@@ -277,6 +279,7 @@ class Projection:
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
             self.recomputed = result.recomputed
+        self.db.checkpoint_later()
         return self
 
     def _log_rows(self, tx: Transaction, position: int, chain: Chain) -> Iterator[Iterable[tuple]]:
@@ -910,12 +913,16 @@ class HelpedRefresh:
 class Database:
     """A DB-API connection to the store holding the log, for the projection's own tables."""
 
-    def __init__(self, connect, placeholder: str, blob: str, is_postgres: bool) -> None:
+    def __init__(self, connect, placeholder: str, blob: str, is_postgres: bool, path: str | None = None) -> None:
         self._connect = connect
         self.connection = connect()
         self.placeholder = placeholder
         self.blob = blob
         self.is_postgres = is_postgres
+        self.path = path
+        """The SQLite file whose write-ahead log this connection leaves to `checkpoint_later`
+        (a derived connection's), or None."""
+        self._checkpoint: threading.Thread | None = None
 
     @classmethod
     def for_archive(cls, archive: Any, derived: bool = False) -> Database:
@@ -950,9 +957,12 @@ class Database:
                 # own writer still syncs each commit (and with it everything before it). A
                 # rebuild at 10k claims spent an eighth of its time waiting for that sync.
                 connection.execute("PRAGMA synchronous=NORMAL")
+                # Its commits do not copy the write-ahead log back into the database either:
+                # `checkpoint_later` does, on a thread of its own.
+                connection.execute("PRAGMA wal_autocheckpoint=0")
             return connection
 
-        return cls(connect, "?", "BLOB", False)
+        return cls(connect, "?", "BLOB", False, env.get("SQLITE_DBNAME") if derived else None)
 
     @classmethod
     def scratch(cls, path: Path) -> Database:
@@ -1021,8 +1031,56 @@ class Database:
             raise
         cursor.execute("COMMIT")
 
+    def checkpoint_later(self) -> None:
+        """After a commit: once the write-ahead log holds as many pages as SQLite would
+        checkpoint at (`CHECKPOINT_PAGES`), copy it back into the database on a thread of its
+        own, on a connection of its own, while this process goes on (SQLite releases Python's
+        lock while it copies, so this runs on the other core). A rebuild's commit would
+        otherwise copy everything it wrote once more before returning: a tenth of a 100k-claim
+        rebuild. The thread is not a daemon: the process waits for it before exiting, and
+        `close()` and `checkpointed()` wait for it. A checkpoint cut short by a crash is only
+        done again later, by SQLite."""
+        if self.path is None or (self._checkpoint is not None and self._checkpoint.is_alive()):
+            return
+        try:
+            frames = Path(self.path + "-wal").stat().st_size
+        except OSError:
+            return
+        (page_size,) = self.connection.execute("PRAGMA page_size").fetchone()
+        if frames < CHECKPOINT_PAGES * page_size:
+            return
+        self._checkpoint = threading.Thread(target=_checkpoint, args=(self.path,), name="chron-checkpoint")
+        self._checkpoint.start()
+
+    def checkpointed(self) -> float:
+        """Wait for a checkpoint `checkpoint_later` started; the seconds waited."""
+        started = time.perf_counter()
+        if self._checkpoint is not None:
+            self._checkpoint.join()
+            self._checkpoint = None
+        return time.perf_counter() - started
+
     def close(self) -> None:
+        self.checkpointed()
         self.connection.close()
+
+
+CHECKPOINT_PAGES = 1000
+"""Pages of write-ahead log from which a derived connection has it copied back into the
+database after a commit: SQLite's own default for `wal_autocheckpoint`, which such a
+connection turns off (the log's writer keeps it)."""
+
+
+def _checkpoint(path: str) -> None:
+    """Copy the write-ahead log of the SQLite file `path` back into it, as far as no reader
+    still needs it (PASSIVE: waiting for nobody)."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error:
+        pass  # busy or gone: SQLite checkpoints at a later commit of the log's writer
+    finally:
+        connection.close()
 
 
 _COPY_TYPES = {

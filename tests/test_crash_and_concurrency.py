@@ -333,10 +333,11 @@ def test_a_lock_held_past_the_wait_is_one_line_of_error_and_nothing_is_written(s
     assert bad.stderr == "error: CHRON_LOCK_WAIT must be a whole number of seconds, at least 1; found 'soon'\n"
 
 
-def test_only_the_projection_s_commits_leave_the_sync_to_the_next_checkpoint(sqlite_store):
+def test_only_the_projection_s_commits_leave_the_sync_and_the_checkpoint_for_later(sqlite_store):
     """The projection's tables are derived from the log, so its commits need not wait for the
-    disk (a power cut undoes them with their tracking position, and they are folded again);
-    the log's commits and the archived documents' still wait for it."""
+    disk (a power cut undoes them with their tracking position, and they are folded again),
+    nor copy the write-ahead log back into the database (`Database.checkpoint_later` does);
+    the log's commits and the archived documents' still do both as SQLite does by default."""
     from chronology.archive import Archive
     from chronology.projection import Database, Projection
 
@@ -344,8 +345,48 @@ def test_only_the_projection_s_commits_leave_the_sync_to_the_next_checkpoint(sql
     projection = Projection(archive)
     normal, full = 1, 2
     assert projection.db.connection.execute("PRAGMA synchronous").fetchone()[0] == normal
-    assert Database.for_archive(archive).connection.execute("PRAGMA synchronous").fetchone()[0] == full
+    assert projection.db.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    documents = Database.for_archive(archive).connection
+    assert documents.execute("PRAGMA synchronous").fetchone()[0] == full
+    assert documents.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     with archive.recorder.datastore.transaction(commit=False) as cursor:  # the log's writer
         cursor.execute("PRAGMA synchronous")
         assert cursor.fetchone()[0] == full
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == 1000
     projection.close()
+
+
+def test_a_rebuild_s_writes_are_copied_into_the_database_file_after_its_commit(sqlite_store, tmp_path, monkeypatch):
+    """The projection's commits leave the write-ahead log alone; once it holds enough pages, a
+    thread of its own copies it back into the database file while every connection is still
+    open (SQLite would otherwise do it only when the last one closes, or at a later commit of
+    the log's writer): the database file alone, without its log, then holds the rebuilt view."""
+    from chronology import projection as projection_module
+    from chronology.archive import Archive
+    from chronology.factfile import read_fact_file
+
+    monkeypatch.setattr(projection_module, "CHECKPOINT_PAGES", 1)  # the bundled chronology is small
+    archive = Archive(sqlite_store)
+    for path in sorted((ROOT / "events").iterdir()):
+        if path.suffix in (".toml", ".jsonl"):
+            archive.ingest(read_fact_file(path), recorded_by="test")
+    projection = projection_module.Projection(archive).catch_up()
+    projection.db.checkpointed()
+    database_alone = tmp_path / "alone.db"
+
+    def views_in_the_file_alone() -> int:
+        database_alone.write_bytes(Path(sqlite_store).read_bytes())  # without its -wal
+        with sqlite3.connect(database_alone) as alone:
+            return alone.execute("SELECT count(*) FROM chron_views").fetchone()[0]
+
+    views = views_in_the_file_alone()
+    assert views > 0
+    projection.db.connection.execute("DELETE FROM chron_views")  # the file itself without views
+    projection.db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert views_in_the_file_alone() == 0
+    projection.rebuild()
+    assert projection.db.checkpointed() >= 0
+    assert views_in_the_file_alone() == views
+    projection.close()
+    archive.close()
