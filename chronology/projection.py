@@ -1074,11 +1074,14 @@ connection turns off (the log's writer keeps it)."""
 def _checkpoint(path: str) -> None:
     """Copy the write-ahead log of the SQLite file `path` back into it, as far as no reader
     still needs it (PASSIVE: waiting for nobody)."""
-    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error:
+        return  # gone: nothing to copy
     try:
         connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
     except sqlite3.Error:
-        pass  # busy or gone: SQLite checkpoints at a later commit of the log's writer
+        pass  # busy: SQLite checkpoints at a later commit of the log's writer
     finally:
         connection.close()
 
