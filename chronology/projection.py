@@ -279,7 +279,8 @@ class Projection:
             if result.last_position > position:
                 tx.set_tracking_position(result.last_position, result.last_changed)
             self.recomputed = result.recomputed
-        self.db.checkpoint_later()
+        if result.last_position - position >= CHECKPOINT_FROM:
+            self.db.checkpoint_later()
         return self
 
     def _log_rows(self, tx: Transaction, position: int, chain: Chain) -> Iterator[Iterable[tuple]]:
@@ -1043,11 +1044,11 @@ class Database:
         if self.path is None or (self._checkpoint is not None and self._checkpoint.is_alive()):
             return
         try:
-            frames = Path(self.path + "-wal").stat().st_size
+            wal_bytes = Path(self.path + "-wal").stat().st_size
         except OSError:
             return
         (page_size,) = self.connection.execute("PRAGMA page_size").fetchone()
-        if frames < CHECKPOINT_PAGES * page_size:
+        if wal_bytes < CHECKPOINT_PAGES * page_size:
             return
         self._checkpoint = threading.Thread(target=_checkpoint, args=(self.path,), name="chron-checkpoint")
         self._checkpoint.start()
@@ -1065,6 +1066,11 @@ class Database:
         self.connection.close()
 
 
+CHECKPOINT_FROM = 2_000
+"""Events a catch-up folds from which it asks for `checkpoint_later`: the write-ahead log's
+file keeps its size once grown, so its size alone would start a thread after every small
+catch-up too. Smaller catch-ups leave the log to the log's writer, whose commits checkpoint
+as SQLite does by default."""
 CHECKPOINT_PAGES = 1000
 """Pages of write-ahead log from which a derived connection has it copied back into the
 database after a commit: SQLite's own default for `wal_autocheckpoint`, which such a

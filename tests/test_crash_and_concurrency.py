@@ -367,6 +367,7 @@ def test_a_rebuild_s_writes_are_copied_into_the_database_file_after_its_commit(s
     from chronology.factfile import read_fact_file
 
     monkeypatch.setattr(projection_module, "CHECKPOINT_PAGES", 1)  # the bundled chronology is small
+    monkeypatch.setattr(projection_module, "CHECKPOINT_FROM", 1)
     archive = Archive(sqlite_store)
     for path in sorted((ROOT / "events").iterdir()):
         if path.suffix in (".toml", ".jsonl"):
