@@ -13,13 +13,31 @@
 #include "_configure.h"
 
 static PyObject *Claim, *dumps, *loads, *recent, *datetime_decoder, *python_decode_claims, *UuidMemo;
+static PyObject *defaults; /* records._DEFAULTS: the values of Claim's last fields when not given */
 static PyObject *K_uuid, *K_datetime;
-static Py_ssize_t recent_at_most, CLAIM_SIZE, I_ID, I_SOURCE_ID, I_RECORDED_AT;
+static Py_ssize_t recent_at_most, CLAIM_SIZE, REQUIRED, I_ID, I_SOURCE_ID, I_RECORDED_AT;
 static UuidMaker uuids;
 static int configured = 0;
 
+/* records._at_default: `value` is `default`, or both are str and equal. */
+static int at_default(PyObject *value, PyObject *default_value) {
+    if (value == default_value) return 1;
+    return PyUnicode_CheckExact(value) && PyUnicode_CheckExact(default_value) &&
+           PyUnicode_Compare(value, default_value) == 0;
+}
+
+/* records._stored_row: the claim's fields as a plain tuple, less the trailing ones at their
+   defaults (NULL and an error if `claim` is not a Claim). */
+static PyObject *stored_row(PyObject *claim) {
+    if (!PyTuple_Check(claim) || PyTuple_GET_SIZE(claim) != CLAIM_SIZE) return PySequence_Tuple(claim);
+    Py_ssize_t end = CLAIM_SIZE;
+    while (end > REQUIRED && at_default(PyTuple_GET_ITEM(claim, end - 1), PyTuple_GET_ITEM(defaults, end - 1 - REQUIRED)))
+        end--;
+    return PyTuple_GetSlice(claim, 0, end);
+}
+
 static PyObject *encode_claims(PyObject *module, PyObject *claims) {
-    /* encode_claims(claims): orjson.dumps([tuple(c) for c in claims]). */
+    /* encode_claims(claims): orjson.dumps([_stored_row(c) for c in claims]). */
     if (!configured) {
         PyErr_SetString(PyExc_RuntimeError, "chronology._records is not configured");
         return NULL;
@@ -28,7 +46,7 @@ static PyObject *encode_claims(PyObject *module, PyObject *claims) {
     if (iterator == NULL) return NULL;
     PyObject *rows = PyList_New(0), *claim;
     while (rows != NULL && (claim = PyIter_Next(iterator)) != NULL) {
-        PyObject *row = PySequence_Tuple(claim);
+        PyObject *row = stored_row(claim);
         Py_DECREF(claim);
         if (row == NULL || PyList_Append(rows, row) < 0) Py_CLEAR(rows);
         Py_XDECREF(row);
@@ -50,13 +68,13 @@ static PyObject *claim_id(PyObject *text, PyObject *memo) {
     return uuid_in_memo(&uuids, UuidMemo, memo, text);
 }
 
-/* Whether every stored row is in the shape `encode_claims` writes: a list of Claim's size,
-   with text where the id, the source id and the time are. */
+/* Whether every stored row is in the shape `encode_claims` writes: a list of Claim's required
+   fields and at most its others, with text where the id, the source id and the time are. */
 static int regular(PyObject *rows) {
     if (!PyList_CheckExact(rows)) return 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
         PyObject *row = PyList_GET_ITEM(rows, i);
-        if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) != CLAIM_SIZE ||
+        if (!PyList_CheckExact(row) || PyList_GET_SIZE(row) < REQUIRED || PyList_GET_SIZE(row) > CLAIM_SIZE ||
             !PyUnicode_CheckExact(PyList_GET_ITEM(row, I_ID)) ||
             !PyUnicode_CheckExact(PyList_GET_ITEM(row, I_SOURCE_ID)) ||
             !PyUnicode_CheckExact(PyList_GET_ITEM(row, I_RECORDED_AT)))
@@ -94,6 +112,8 @@ static PyObject *decode_claims(PyObject *module, PyObject *const *args, Py_ssize
     PyObject *claims = PyList_New(count);
     for (Py_ssize_t i = 0; claims != NULL && i < count; i++) {
         PyObject *row = PyList_GET_ITEM(rows, i), *value, *pack, *claim;
+        for (Py_ssize_t at = PyList_GET_SIZE(row); at < CLAIM_SIZE; at++) /* the defaults left out */
+            if (PyList_Append(row, PyTuple_GET_ITEM(defaults, at - REQUIRED)) < 0) goto failed;
         if ((value = claim_id(PyList_GET_ITEM(row, I_ID), memo)) == NULL) goto failed;
         replace(row, I_ID, value);
         value = shared(recent, recent_at_most, K_uuid, PyList_GET_ITEM(row, I_SOURCE_ID), NULL, &uuids);
@@ -130,7 +150,8 @@ static PyObject *configure(PyObject *module, PyObject *names) {
     if (take(names, "Claim", &Claim) < 0 || take(names, "dumps", &dumps) < 0 || take(names, "loads", &loads) < 0 ||
         take(names, "recent", &recent) < 0 || take(names, "datetime_decoder", &datetime_decoder) < 0 ||
         take(names, "decode_claims", &python_decode_claims) < 0 || uuid_maker_configure(&uuids, names) < 0 ||
-        take(names, "recent_at_most", &bound) < 0 || take(names, "UuidMemo", &UuidMemo) < 0) {
+        take(names, "recent_at_most", &bound) < 0 || take(names, "UuidMemo", &UuidMemo) < 0 ||
+        take(names, "defaults", &defaults) < 0) {
         Py_XDECREF(bound);
         return NULL;
     }
@@ -152,6 +173,12 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         return NULL;
     }
     Py_DECREF(fields);
+    REQUIRED = PyTuple_Check(defaults) ? CLAIM_SIZE - PyTuple_GET_SIZE(defaults) : -1;
+    if (REQUIRED < 0 || REQUIRED > CLAIM_SIZE || REQUIRED <= I_RECORDED_AT || REQUIRED <= I_ID ||
+        REQUIRED <= I_SOURCE_ID) {
+        PyErr_SetString(PyExc_TypeError, "configure(): defaults must be a tuple of Claim's last fields' defaults");
+        return NULL;
+    }
     if (intern(&K_uuid, "uuid_hex") < 0 || intern(&K_datetime, "datetime_iso") < 0) return NULL;
     configured = 1;
     Py_RETURN_NONE;

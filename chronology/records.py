@@ -134,20 +134,42 @@ _new_claim = tuple.__new__
 # --- claims as rows: how the projection stores an incident's claims ------------------------------
 
 _ID, _SOURCE_ID, _RECORDED_AT = (Claim._fields.index(n) for n in ("id", "source_id", "recorded_at"))
+_REQUIRED = len(Claim._fields) - len(Claim._field_defaults)
+"""How many of a claim's fields come before those with a default: every stored row has these."""
+_DEFAULTS = tuple(Claim._field_defaults.values())
+
+
+def _at_default(value: Any, default: Any) -> bool:
+    return value is default or (type(value) is str and type(default) is str and value == default)
+
+
+def _stored_row(claim: Claim) -> tuple:
+    """`claim` as a stored row: its fields in order, less the trailing ones that hold their
+    default (most claims are not hedged, retracted or ranked: a seventh fewer bytes)."""
+    if not isinstance(claim, tuple) or len(claim) != len(Claim._fields):
+        return tuple(claim)  # not a claim: orjson says what it cannot write
+    end = len(claim)
+    while end > _REQUIRED and _at_default(claim[end - 1], _DEFAULTS[end - 1 - _REQUIRED]):
+        end -= 1
+    return claim[:end]
 
 
 def encode_claims(claims: Iterable[Claim]) -> bytes:
-    """Claims as one JSON array of rows, each in `Claim`'s field order (orjson writes ids and
-    datetimes as their standard strings): how the projection stores an incident's claims, and
-    how it hands them to a helper process."""
-    return orjson.dumps([tuple(c) for c in claims])
+    """Claims as one JSON array of rows, each in `Claim`'s field order without the trailing
+    fields at their defaults (orjson writes ids and datetimes as their standard strings): how
+    the projection stores an incident's claims, and how it hands them to a helper process."""
+    return orjson.dumps([_stored_row(c) for c in claims])
 
 
 def decode_claims(data: bytes, memo: UuidMemo | None = None) -> list[Claim]:
     """Inverse of `encode_claims` (`memo`: one UUID per id text across calls, see
-    `chronology.transcoder.UuidMemo`)."""
+    `chronology.transcoder.UuidMemo`). Rows holding every field, as earlier versions stored
+    them, read alike."""
     claims = []
     for row in orjson.loads(data):
+        if not _REQUIRED <= len(row) <= len(Claim._fields):
+            raise ValueError(f"a stored claim has {len(row)} fields, not {_REQUIRED} to {len(Claim._fields)}")
+        row.extend(_DEFAULTS[len(row) - _REQUIRED :])
         row[_ID] = uuid_from_text(row[_ID]) if memo is None else memo[row[_ID]]
         row[_SOURCE_ID] = shared("uuid_hex", row[_SOURCE_ID], uuid_from_text)
         row[_RECORDED_AT] = shared("datetime_iso", row[_RECORDED_AT], dt.datetime.fromisoformat)
@@ -172,6 +194,7 @@ _accelerated = accelerated.load(
         "unknown_safety": transcoder._UNKNOWN_SAFETY,
         "uuid_from_text": uuid_from_text,
         "UuidMemo": UuidMemo,
+        "defaults": _DEFAULTS,
     },
 )
 NATIVE = _accelerated is not None

@@ -90,7 +90,7 @@ def failure(decode, *args):
         result = decode(*args)
     except Exception as error:  # noqa: BLE001 - the point is which one
         return type(error), str(error)
-    return None, repr([(type(c), tuple(c)) for c in result])  # a short row makes a short Claim
+    return None, repr([(type(c), tuple(c)) for c in result])  # decoded: what came out
 
 
 @pytest.mark.parametrize(
@@ -149,3 +149,20 @@ def test_the_projection_uses_the_c_copies():
 
     assert projection.decode_claims is native_decode and projection.encode_claims is native_encode
     assert parallel.decode_claims is native_decode
+
+
+def test_trailing_fields_at_their_defaults_are_not_stored_and_full_rows_still_read():
+    """A claim's row stops at its last field that is not at its default; a row holding every
+    field (as stores written before rows were trimmed hold them) reads as the same claim."""
+    plain = Claim(
+        id=UUID(int=7), incident="a-b", field="killed", value=3, qualifier="exact", source_id=UUID(int=9),
+        evidence={"quote": "q"}, recorded_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), recorded_by="t", position=1,
+    )  # fmt: skip
+    hedged = plain._replace(hedge="reportedly")
+    ranked = plain._replace(rank="deprecated", rank_reason="a caption")
+    for encode in (native_encode, reference_encode):
+        rows = orjson.loads(encode([plain, hedged, ranked]))
+        assert [len(row) for row in rows] == [10, 12, 19]
+    full = orjson.dumps([tuple(claim) for claim in (plain, hedged, ranked)])
+    for decode in (native_decode, reference_decode):
+        assert decode(full) == [plain, hedged, ranked] == decode(native_encode([plain, hedged, ranked]))
