@@ -18,6 +18,7 @@ static PyObject *S_content, *S_class_version, *S_source_id, *S_timestamp, *S_rec
 static PyObject *S_incident, *S_field, *S_value, *S_qualifier, *S_evidence, *S_said_by, *S_hedge;
 static PyObject *S_generic, *S_credibility, *S_note, *S_exact, *S_normal, *S_int, *S_position, *S_held;
 static PyObject *A_incidents, *A_home, *A_citations, *A_changed, *A_encoded, *A_aliases, *A_incident, *A_canonical;
+static PyObject *A_links, *A_sources, *encode_claims, *python_view_inputs, *EMPTY;
 static UuidMaker uuids;
 static int configured = 0;
 
@@ -329,6 +330,86 @@ done:
     return result;
 }
 
+/* --- what a view is built from -------------------------------------------------------------- */
+
+/* The attribute `name` of `state` if it is exactly of `type` (a new reference), else NULL (an
+   error only if reading it failed). */
+static PyObject *exactly(PyObject *state, PyObject *name, PyTypeObject *type) {
+    PyObject *value = PyObject_GetAttr(state, name);
+    if (value != NULL && Py_TYPE(value) != type) Py_CLEAR(value);
+    return value;
+}
+
+/* `view_inputs` for an incident whose claims are held, in a state with no merges or links and
+   every cited source held (a rebuild's, nearly always): NULL without an error otherwise. */
+static PyObject *held_view_inputs(PyObject *state, PyObject *slug, int with_encoded) {
+    PyObject *aliases = NULL, *links = NULL, *incidents = NULL, *sources = NULL, *encoded_by_slug = NULL;
+    PyObject *claims = NULL, *cited = NULL, *encoded = NULL, *result = NULL;
+    if ((aliases = exactly(state, A_aliases, &PyDict_Type)) == NULL || PyDict_GET_SIZE(aliases) > 0 ||
+        (links = exactly(state, A_links, &PyList_Type)) == NULL || PyList_GET_SIZE(links) > 0 ||
+        (incidents = exactly(state, A_incidents, &PyDict_Type)) == NULL ||
+        (sources = exactly(state, A_sources, &PyDict_Type)) == NULL ||
+        (encoded_by_slug = exactly(state, A_encoded, &PyDict_Type)) == NULL)
+        goto done;
+    PyObject *held = PyDict_GetItemWithError(incidents, slug);
+    if (held == NULL || !PyDict_CheckExact(held) || PyDict_GET_SIZE(held) == 0) goto done;
+    if ((claims = PyDict_Values(held)) == NULL || (cited = PyDict_New()) == NULL) goto done;
+    PyObject *seen[16]; /* source ids already looked up, by identity: an incident cites few */
+    int n_seen = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(claims); i++) {
+        PyObject *claim = PyList_GET_ITEM(claims, i);
+        if (!PyTuple_Check(claim) || PyTuple_GET_SIZE(claim) != 19) goto done;
+        PyObject *source_id = PyTuple_GET_ITEM(claim, 5);
+        int known = 0;
+        for (int k = 0; k < n_seen && !known; k++) known = seen[k] == source_id;
+        if (known) continue;
+        if (n_seen < 16) seen[n_seen++] = source_id;
+        PyObject *source = PyDict_GetItemWithError(sources, source_id);
+        if (source == NULL || PyDict_SetItem(cited, source_id, source) < 0) goto done;
+    }
+    if (with_encoded) {
+        PyObject *stored = PyDict_GetItemWithError(encoded_by_slug, slug);
+        if (stored != NULL) {
+            encoded = PyTuple_Pack(1, stored);
+        } else if (!PyErr_Occurred()) { /* TableState.encoded_claims: made once while they stay the same */
+            PyObject *values = PyObject_CallMethod(held, "values", NULL);
+            PyObject *made = values ? PyObject_CallOneArg(encode_claims, values) : NULL;
+            Py_XDECREF(values);
+            if (made != NULL && PyDict_SetItem(encoded_by_slug, slug, made) == 0) encoded = PyTuple_Pack(1, made);
+            Py_XDECREF(made);
+        }
+        if (encoded == NULL) goto done;
+    }
+    result = PyTuple_Pack(5, claims, EMPTY, EMPTY, cited, encoded ? encoded : Py_None);
+done:
+    Py_XDECREF(aliases);
+    Py_XDECREF(links);
+    Py_XDECREF(incidents);
+    Py_XDECREF(sources);
+    Py_XDECREF(encoded_by_slug);
+    Py_XDECREF(claims);
+    Py_XDECREF(cited);
+    Py_XDECREF(encoded);
+    return result;
+}
+
+static PyObject *view_inputs(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    /* view_inputs(state, slug, with_encoded): as projection.view_inputs. */
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "chronology._fold is not configured");
+        return NULL;
+    }
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "view_inputs(state, slug, with_encoded)");
+        return NULL;
+    }
+    int with_encoded = PyObject_IsTrue(args[2]);
+    if (with_encoded < 0) return NULL;
+    PyObject *inputs = PyUnicode_CheckExact(args[1]) ? held_view_inputs(args[0], args[1], with_encoded) : NULL;
+    if (inputs != NULL || PyErr_Occurred()) return inputs;
+    return PyObject_Vectorcall(python_view_inputs, args, nargs, NULL); /* the reference, for the rest */
+}
+
 /* --- configuration ------------------------------------------------------------------------- */
 
 static const char *CLAIM_FIELDS[19] = {
@@ -339,14 +420,17 @@ static const char *CLAIM_FIELDS[19] = {
 
 static PyObject *configure(PyObject *module, PyObject *names) {
     /* configure(names): the Claim class, uuid_from_text, the UUID class and the safety
-       `uuid_from_int` gives a UUID, and the topic of a recorded claim. */
+       `uuid_from_int` gives a UUID, the topic of a recorded claim, and for `view_inputs` the
+       claims' encoder and the Python `view_inputs` (for every incident it does not take). */
     if (!PyDict_Check(names)) {
         PyErr_SetString(PyExc_TypeError, "configure() takes a dict");
         return NULL;
     }
     if (take(names, "Claim", &Claim) < 0 || take(names, "claim_topic", &claim_topic) < 0 ||
+        take(names, "encode_claims", &encode_claims) < 0 || take(names, "view_inputs", &python_view_inputs) < 0 ||
         uuid_maker_configure(&uuids, names) < 0)
         return NULL;
+    if (EMPTY == NULL && (EMPTY = PyTuple_New(0)) == NULL) return NULL;
     PyObject *fields = PyObject_GetAttrString(Claim, "_fields");
     if (fields == NULL) return NULL;
     int same = PyType_Check(Claim) && PyType_IsSubtype((PyTypeObject *)Claim, &PyTuple_Type) &&
@@ -373,7 +457,8 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         intern(&A_incidents, "_incidents") < 0 || intern(&A_home, "_home") < 0 ||
         intern(&A_citations, "_citations") < 0 || intern(&A_changed, "_changed") < 0 ||
         intern(&A_encoded, "_encoded") < 0 || intern(&A_aliases, "aliases") < 0 ||
-        intern(&A_incident, "_incident") < 0 || intern(&A_canonical, "canonical") < 0)
+        intern(&A_incident, "_incident") < 0 || intern(&A_canonical, "canonical") < 0 ||
+        intern(&A_links, "links") < 0 || intern(&A_sources, "_sources") < 0)
         return NULL;
     configured = 1;
     Py_RETURN_NONE;
@@ -382,7 +467,10 @@ static PyObject *configure(PyObject *module, PyObject *names) {
 static PyMethodDef methods[] = {
     {"fold_rows", (PyCFunction)(void (*)(void))fold_rows, METH_FASTCALL,
      "fold_rows(rows, state, decode_state, decode_row, apply_event, end_transaction): as projection.fold."},
-    {"configure", configure, METH_O, "configure(names): Claim, uuid_from_text, UUID, unknown_safety, claim_topic."},
+    {"view_inputs", (PyCFunction)(void (*)(void))view_inputs, METH_FASTCALL,
+     "view_inputs(state, slug, with_encoded): as projection.view_inputs."},
+    {"configure", configure, METH_O,
+     "configure(names): Claim, uuid_from_text, UUID, unknown_safety, claim_topic, encode_claims, view_inputs."},
     {NULL, NULL, 0, NULL},
 };
 

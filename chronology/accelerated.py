@@ -4,7 +4,8 @@ them off.
 `chronology/_resolution.c` resolves a field as `resolution.resolve_distinct` does;
 `chronology/_transcoder.c` decodes the log's rows as `transcoder.decode_state` and
 `Archive.read` do; `chronology/_fold.c` folds them into the projection's table state as
-`projection.fold` does; `chronology/_bestview.c` writes an incident's stored view as
+`projection.fold` does, and gathers what each incident's view is built from as
+`projection.view_inputs` does; `chronology/_bestview.c` writes an incident's stored view as
 `bestview.view_body` does; `chronology/_records.c` encodes and decodes an incident's stored
 claims as `records.encode_claims` and `decode_claims` do. The Python functions are the
 reference: each C module does the same steps with the same Python objects, and

@@ -153,12 +153,12 @@ def refresh_stored(state: Any, views: TableViews, slugs: set[str], at: dt.dateti
     keeps only each view's stored form (sort date, digest, content JSON): made by `view_body`,
     without the view itself."""
     for slug in sorted(slugs):
-        claims = current_claims(state, slug)
-        if not claims:
+        inputs = view_inputs(state, slug, False)
+        if inputs is None:
             views.drop(slug)
             continue
-        links, aliases = state.links_of(slug), state.aliases_of(slug)
-        sort_date, body = view_body(slug, claims, cited_sources(state, claims), links, aliases, policy)
+        claims, links, aliases, sources, _ = inputs
+        sort_date, body = view_body(slug, claims, sources, links, aliases, policy)
         digest = content_digest(body)
         revision, changed_at = next_revision(views.current(slug), digest, at)
         views.put_row(slug, sort_date, digest, revision, changed_at, body)
@@ -172,6 +172,29 @@ def next_revision(
     if current is not None and current[0] == digest:
         return current[1], current[2]
     return (current[1] if current else 0) + 1, at
+
+
+ViewInputs = tuple[list[Claim], tuple[Link, ...], tuple[str, ...], dict[UUID, Source], tuple[bytes, ...] | None]
+"""(claims, links, aliases, cited sources, the claims as stored per slug or None): `view_inputs`."""
+
+
+def view_inputs(state: Any, slug: str, with_encoded: bool) -> ViewInputs | None:
+    """What the view of the incident `slug` is built from, as the fold has left the state: its
+    claims (under its own slug and every slug merged into it), analysts' links from it, the
+    slugs merged into it, the sources its claims cite, and with `with_encoded` its claims as
+    `encode_claims` stores them, one `bytes` for each of those slugs (for the helper process,
+    and for the table); None when it was merged into another incident. In C where
+    `chronology._fold` was built, for an incident held in a state without merges or links."""
+    claims = current_claims(state, slug)
+    if not claims:
+        return None
+    aliases = tuple(state.aliases_of(slug))
+    encoded = tuple(state.encoded_claims(name) for name in (slug, *aliases)) if with_encoded else None
+    return claims, tuple(state.links_of(slug)), aliases, cited_sources(state, claims), encoded
+
+
+python_view_inputs = view_inputs
+"""The reference `chronology._fold.view_inputs` is held to (tests/test_native_fold.py)."""
 
 
 def current_claims(state: Any, slug: str) -> list[Claim]:
@@ -414,10 +437,14 @@ _folding = accelerated.load(
         "UUID": UUID,
         "unknown_safety": transcoder._UNKNOWN_SAFETY,
         "claim_topic": domain.Claim.Recorded.TOPIC,
+        "encode_claims": encode_claims,
+        "view_inputs": python_view_inputs,
     },
 )
 NATIVE = _folding is not None
 """Whether the log's rows are folded in C."""
+if _folding is not None:
+    view_inputs = _folding.view_inputs  # noqa: F811
 
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 """What decoding a changed or cut row raises (orjson's JSONDecodeError is a ValueError)."""
@@ -886,13 +913,12 @@ class HelpedRefresh:
 
     def __call__(self, state: Any, views: Views, slugs: set[str], at: dt.datetime | None, policy: Policy) -> None:
         for slug in sorted(slugs):
-            claims = current_claims(state, slug)
-            if not claims:
+            inputs = view_inputs(state, slug, True)
+            if inputs is None:
                 self.builder.add((slug, None, (), (), ()), {})  # merged into another incident
             else:
-                links, aliases = tuple(state.links_of(slug)), tuple(state.aliases_of(slug))
-                encoded = tuple(state.encoded_claims(name) for name in (slug, *aliases))
-                self.builder.add((slug, claims, encoded, links, aliases), cited_sources(state, claims))
+                claims, links, aliases, sources, encoded = inputs
+                self.builder.add((slug, claims, encoded, links, aliases), sources)
             self._at.append(at)
         self.settle()
 
