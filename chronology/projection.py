@@ -471,14 +471,6 @@ def _dump(record: Any) -> bytes:
     return orjson.dumps(tag(fields), option=orjson.OPT_SORT_KEYS)
 
 
-def _id_text(texts: dict[int, str], number: int) -> str:
-    """The id text of the UUID `number`, remembered in `texts`."""
-    text = texts.get(number)
-    if text is None:
-        text = texts[number] = str(UUID(int=number))
-    return text
-
-
 class ClaimHome(NamedTuple):
     """Where a claim not held was recorded: its incident's slug (None: no such claim in the
     log) and, when `read`, that incident's stored claims as read in the same query (`stored`:
@@ -635,15 +627,15 @@ class TableState(Merges):
 
     def flush(self) -> None:
         """Write the changed incidents, the new citations and the sources held."""
-        texts: dict[int, str] = {}  # a source's id text, made once for all its citations
         new, changed = _new_and_stored(sorted(self._changed), self._stored)
         columns = ("slug", "claims")
         self.tx.insert_many("chron_incidents", columns, ((slug, self.encoded_claims(slug)) for slug in new))
         self.tx.upsert_many("chron_incidents", columns, ((slug, self.encoded_claims(slug)) for slug in changed))
         # An incident's citations are written with its claims: those of an incident not written
-        # before are new too.
-        citations = sorted((_id_text(texts, source), slug) for source, slug in self._citations)
-        new_citations, other_citations = _new_and_stored(citations, self._stored, slug=lambda c: c[1])
+        # before are new too. A source's id text is made once for all its citations.
+        texts = {source: str(UUID(int=source)) for source in {source for source, _ in self._citations}}
+        citations = sorted((texts[source], slug) for source, slug in self._citations)
+        new_citations, other_citations = _new_and_stored(citations, self._stored, at=1)
         self.tx.insert_many("chron_citations", ("source_id", "incident"), new_citations)
         self.tx.executemany(
             "INSERT INTO chron_citations (source_id, incident) VALUES (?, ?) ON CONFLICT DO NOTHING", other_citations
@@ -876,7 +868,7 @@ class TableViews:
             (slug, sort_date, digest, revision, changed_at.isoformat() if changed_at else None, body)
             for slug, (sort_date, digest, revision, changed_at, body) in self._held.items()
         ]  # the bodies are held already: the rows only refer to them
-        new, changed = _new_and_stored(rows, self._stored, slug=lambda row: row[0])
+        new, changed = _new_and_stored(rows, self._stored, at=0)
         self.tx.insert_many("chron_views", columns, new)
         self.tx.upsert_many("chron_views", columns, changed)
         if self._stored is not None:
@@ -888,14 +880,16 @@ Item = TypeVar("Item")
 
 
 def _new_and_stored(
-    items: list[Item], stored: Container[str] | None, slug: Callable[[Item], str] = lambda item: item
+    items: list[Item], stored: Container[str] | None, at: int | None = None
 ) -> tuple[list[Item], list[Item]]:
-    """`items` (slugs, or rows keyed by `slug`) split into those of incidents whose rows are not
-    in their table yet (only known when the tables were empty at the start of the transaction:
-    `stored` holds the slugs written since) and the rest, each in order."""
+    """`items` (slugs, or rows holding their slug at index `at`) split into those of incidents
+    whose rows are not in their table yet (only known when the tables were empty at the start of
+    the transaction: `stored` holds the slugs written since) and the rest, each in order."""
     if stored is None:
         return [], items
-    return [i for i in items if slug(i) not in stored], [i for i in items if slug(i) in stored]
+    if at is None:
+        return [i for i in items if i not in stored], [i for i in items if i in stored]
+    return [i for i in items if i[at] not in stored], [i for i in items if i[at] in stored]  # type: ignore[index]
 
 
 class HelpedRefresh:
