@@ -194,10 +194,8 @@ static PyObject *revived_names(PyObject *ordered, PyObject *by_field, PyObject *
         for (Py_ssize_t j = 0; j < CLAIM_SIZE; j++) PyTuple_SET_ITEM(items, j, Py_NewRef(ITEM(claim, j)));
         Py_SETREF(((PyTupleObject *)items)->ob_item[I_RETRACTED], Py_NewRef(Py_False));
         Py_SETREF(((PyTupleObject *)items)->ob_item[I_RANK], Py_NewRef(S_normal));
-        PyObject *args = PyTuple_Pack(1, items); /* Claim(*items), as tuple.__new__(Claim, items) */
+        PyObject *made = named_tuple_of(Claim, items); /* Claim(*items), as tuple.__new__(Claim, items) */
         Py_DECREF(items);
-        PyObject *made = args ? PyTuple_Type.tp_new((PyTypeObject *)Claim, args, NULL) : NULL;
-        Py_XDECREF(args);
         if (made == NULL) goto fail;
         PyList_SET_ITEM(revived, i, made);
     }

@@ -24,6 +24,31 @@ static int intern(PyObject **slot, const char *text) {
     return *slot == NULL ? -1 : 0;
 }
 
+/* `type(*items)` for a named tuple class `type` (a subclass of tuple that adds no slots), as
+   `tuple.__new__(type, items)` makes it, from `n` items whose references it takes: allocated
+   at its size and filled, as CPython's own `tuple.__new__` for a subclass does, without first
+   packing the items into an arguments tuple and copying them into a plain tuple. On failure
+   the references are released. */
+static inline PyObject *named_tuple_taking(PyObject *type, PyObject **items, Py_ssize_t n) {
+    PyObject *made = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, n);
+    if (made == NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) Py_XDECREF(items[i]);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(made, i, items[i]);
+    return made;
+}
+
+/* `type(*items)` for a named tuple class, from a list or tuple of items (new references). */
+static inline PyObject *named_tuple_of(PyObject *type, PyObject *items) {
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+    PyObject *made = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, n);
+    if (made == NULL) return NULL;
+    PyObject **from = PySequence_Fast_ITEMS(items);
+    for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(made, i, Py_NewRef(from[i]));
+    return made;
+}
+
 /* `*slot` = the position of `name` among a named tuple's `fields`, or ValueError. */
 static inline int claim_index(PyObject *fields, const char *name, Py_ssize_t *slot) {
     PyObject *text = PyUnicode_FromString(name);

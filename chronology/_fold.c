@@ -108,15 +108,8 @@ static PyObject *claim_of(PyObject *fields, PyObject *originator_id, PyObject *p
         recorded_by, position, said_by ? said_by : Py_None, hedge ? hedge : Py_None, generic ? generic : Py_False,
         credibility ? credibility : Py_None, note ? note : Py_None, Py_False, Py_None, S_normal, Py_None,
     };
-    PyObject *row = PyTuple_New(19);
-    if (row == NULL) return NULL;
-    for (int i = 0; i < 19; i++) PyTuple_SET_ITEM(row, i, Py_NewRef(items[i]));
-    PyObject *args = PyTuple_Pack(1, row); /* Claim(*row), as tuple.__new__(Claim, row) */
-    Py_DECREF(row);
-    if (args == NULL) return NULL;
-    PyObject *claim = PyTuple_Type.tp_new((PyTypeObject *)Claim, args, NULL);
-    Py_DECREF(args);
-    return claim;
+    for (int i = 0; i < 19; i++) Py_INCREF(items[i]);
+    return named_tuple_taking(Claim, items, 19); /* Claim(*items), as tuple.__new__(Claim, items) */
 }
 
 /* TableState.put_claim(claim), then the incident's canonical slug added to `dirty`. */

@@ -111,7 +111,7 @@ static PyObject *decode_claims(PyObject *module, PyObject *const *args, Py_ssize
     Py_ssize_t count = PyList_GET_SIZE(rows);
     PyObject *claims = PyList_New(count);
     for (Py_ssize_t i = 0; claims != NULL && i < count; i++) {
-        PyObject *row = PyList_GET_ITEM(rows, i), *value, *pack, *claim;
+        PyObject *row = PyList_GET_ITEM(rows, i), *value, *claim;
         for (Py_ssize_t at = PyList_GET_SIZE(row); at < CLAIM_SIZE; at++) /* the defaults left out */
             if (PyList_Append(row, PyTuple_GET_ITEM(defaults, at - REQUIRED)) < 0) goto failed;
         if ((value = claim_id(PyList_GET_ITEM(row, I_ID), memo)) == NULL) goto failed;
@@ -123,9 +123,7 @@ static PyObject *decode_claims(PyObject *module, PyObject *const *args, Py_ssize
                        NULL);
         if (value == NULL) goto failed;
         replace(row, I_RECORDED_AT, value);
-        if ((pack = PyTuple_Pack(1, row)) == NULL) goto failed;
-        claim = PyTuple_Type.tp_new((PyTypeObject *)Claim, pack, NULL); /* tuple.__new__(Claim, row) */
-        Py_DECREF(pack);
+        claim = named_tuple_of(Claim, row); /* tuple.__new__(Claim, row) */
         if (claim == NULL) goto failed;
         PyList_SET_ITEM(claims, i, claim);
         continue;

@@ -525,32 +525,19 @@ static PyObject *choose_balanced(PyObject *kind, int numeric, PyObject *candidat
 
 static PyObject *make_tuple_of(PyObject *type, PyObject *items) {
     /* type(*items) for a named tuple class, as tuple.__new__(type, items) */
-    PyObject *args = PyTuple_Pack(1, items);
-    if (args == NULL) return NULL;
-    PyObject *made = PyTuple_Type.tp_new((PyTypeObject *)type, args, NULL);
-    Py_DECREF(args);
-    return made;
+    return named_tuple_of(type, items);
 }
 
 static PyObject *field_view(PyObject *items[13]) {
     /* FieldView(field, best, status, supporting, dissenting, number_of_sources, disagreement,
        alternatives, low, high, qualifier, hedge, retracted); steals the items' references */
-    PyObject *tuple = PyTuple_New(13);
-    if (tuple == NULL) {
-        for (int i = 0; i < 13; i++) Py_XDECREF(items[i]);
-        return NULL;
-    }
     for (int i = 0; i < 13; i++) {
-        if (items[i] == NULL) {
-            Py_DECREF(tuple);
-            for (int j = i + 1; j < 13; j++) Py_XDECREF(items[j]);
+        if (items[i] == NULL) { /* a part failed: its error stands */
+            for (int j = 0; j < 13; j++) Py_XDECREF(items[j]);
             return NULL;
         }
-        PyTuple_SET_ITEM(tuple, i, items[i]);
     }
-    PyObject *view = make_tuple_of(FieldView, tuple);
-    Py_DECREF(tuple);
-    return view;
+    return named_tuple_taking(FieldView, items, 13);
 }
 
 /* resolution._candidates: distinct stated values with their claims, ordered by _key; `keys`
