@@ -165,6 +165,56 @@ def test_every_field_resolves_in_c_exactly_as_in_python(field, sources, policy):
     assert same(native(name, found, sources, policy), expected)
 
 
+def outcome(resolve, *args):
+    """What `resolve(*args)` gives, or the type and text of what it raises."""
+    try:
+        return resolve(*args)
+    except Exception as error:  # noqa: BLE001 - the point is which one
+        return type(error), str(error)
+
+
+ANY_VALUE = st.one_of(
+    st.text(),  # quotes, backslashes, control characters, non-ASCII: written by orjson
+    st.text(alphabet=st.characters(min_codepoint=0x1F, max_codepoint=0x7F), max_size=6),  # at the edges
+    st.integers(-(2**63), 2**63 - 1),
+    st.sampled_from([2**63 - 1, -(2**63), 2**63, 2**64, -(2**63) - 1]),  # at and past 64 bits
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(ANY_VALUE, min_size=1, max_size=6),
+    sources(),
+    st.sampled_from(POLICIES),
+    st.sampled_from(["x-note", "perpetrator"]),
+)
+def test_values_of_any_kind_are_told_apart_and_ordered_alike(values, sources, policy, field):
+    """A value's key (`resolution._key`, its canonical JSON) decides which claims agree and in
+    what order the alternatives come: C writes the plain ones (null, booleans, ints within 64
+    bits, printable ASCII) itself and hands the rest to orjson."""
+    found = [
+        Claim(
+            id=UUID(int=n + 1),
+            incident="a-b",
+            field=field,
+            value=value,
+            qualifier="exact",
+            source_id=SOURCE_IDS[n % len(SOURCE_IDS)],
+            evidence={"quote": "q"},
+            recorded_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            recorded_by="t",
+            position=n + 1,
+        )  # fmt: skip
+        for n, value in enumerate(values)
+    ]
+    found.sort(key=resolution.claim_order)
+    expected = outcome(reference, field, found, sources, policy)
+    assert same(outcome(native, field, found, sources, policy), expected)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(fields(), min_size=1, max_size=5), sources(), st.sampled_from(POLICIES))
 def test_whole_incidents_come_out_byte_identical(field_list, sources, policy):
