@@ -559,11 +559,6 @@ static PyObject *choose_balanced(PyObject *kind, int numeric, PyObject *candidat
 
 /* --- resolve_distinct ------------------------------------------------------------------------ */
 
-static PyObject *make_tuple_of(PyObject *type, PyObject *items) {
-    /* type(*items) for a named tuple class, as tuple.__new__(type, items) */
-    return named_tuple_of(type, items);
-}
-
 static PyObject *field_view(PyObject *items[13]) {
     /* FieldView(field, best, status, supporting, dissenting, number_of_sources, disagreement,
        alternatives, low, high, qualifier, hedge, retracted); steals the items' references */
@@ -946,7 +941,7 @@ static PyObject *resolve_distinct(PyObject *module, PyObject *const *args, Py_ss
         PyObject *cited = ids ? distinct_sources(PyTuple_GET_ITEM(candidate, 1)) : NULL;
         PyTuple_SET_ITEM(items, 1, ids);
         PyTuple_SET_ITEM(items, 2, cited);
-        PyObject *alternative = cited ? make_tuple_of(Alternative, items) : NULL;
+        PyObject *alternative = cited ? named_tuple_of(Alternative, items) : NULL;
         Py_DECREF(items);
         if (alternative == NULL) {
             Py_DECREF(alternatives);
@@ -1087,7 +1082,7 @@ static PyObject *field_view_from(PyObject *stored, PyObject *claims, PyObject *s
                     goto failed;
                 }
                 PyTuple_SET_ITEM(parts, 2, at_sources);
-                PyObject *made = make_tuple_of(Alternative, parts);
+                PyObject *made = named_tuple_of(Alternative, parts);
                 Py_DECREF(parts);
                 if (made == NULL) goto failed;
                 PyTuple_SET_ITEM(items[7], k, made);
