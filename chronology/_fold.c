@@ -19,6 +19,8 @@ static PyObject *S_incident, *S_field, *S_value, *S_qualifier, *S_evidence, *S_s
 static PyObject *S_generic, *S_credibility, *S_note, *S_exact, *S_normal, *S_int, *S_position, *S_held;
 static PyObject *A_incidents, *A_home, *A_citations, *A_changed, *A_encoded, *A_aliases, *A_incident, *A_canonical;
 static PyObject *A_links, *A_sources, *encode_claims, *python_view_inputs, *EMPTY;
+static PyObject *loads, *recent, *uuid_decoder, *datetime_decoder, *K_uuid_hex, *K_datetime_iso;
+static Py_ssize_t recent_at_most;
 static UuidMaker uuids;
 static int configured = 0;
 
@@ -83,15 +85,11 @@ static int bring_up_to_date(Target *target, PyObject *position) {
     return 0;
 }
 
-/* Claim.from_content for a recorded claim's decoded state, or NULL without an error when the
-   state is not the plain shape (the reference then decodes and applies it). */
-static PyObject *claim_of(PyObject *fields, PyObject *originator_id, PyObject *position) {
-    PyObject *content = PyDict_GetItemWithError(fields, S_content);
-    if (content == NULL || !PyDict_CheckExact(content)) return NULL;
-    PyObject *source_id = PyDict_GetItemWithError(fields, S_source_id);
-    PyObject *timestamp = source_id ? PyDict_GetItemWithError(fields, S_timestamp) : NULL;
-    PyObject *recorded_by = timestamp ? PyDict_GetItemWithError(fields, S_recorded_by) : NULL;
-    PyObject *incident = recorded_by ? PyDict_GetItemWithError(content, S_incident) : NULL;
+/* Claim.from_content for a recorded claim's content and its state's other fields, or NULL
+   without an error when the content lacks what every claim has. */
+static PyObject *claim_from(PyObject *content, PyObject *source_id, PyObject *timestamp, PyObject *recorded_by,
+                            PyObject *originator_id, PyObject *position) {
+    PyObject *incident = PyDict_GetItemWithError(content, S_incident);
     PyObject *field = incident ? PyDict_GetItemWithError(content, S_field) : NULL;
     PyObject *value = field ? PyDict_GetItemWithError(content, S_value) : NULL;
     PyObject *evidence = value ? PyDict_GetItemWithError(content, S_evidence) : NULL;
@@ -110,6 +108,127 @@ static PyObject *claim_of(PyObject *fields, PyObject *originator_id, PyObject *p
     };
     for (int i = 0; i < 19; i++) Py_INCREF(items[i]);
     return named_tuple_taking(Claim, items, 19); /* Claim(*items), as tuple.__new__(Claim, items) */
+}
+
+/* Claim.from_content for a recorded claim's decoded state, or NULL without an error when the
+   state is not the plain shape (the reference then decodes and applies it). */
+static PyObject *claim_of(PyObject *fields, PyObject *originator_id, PyObject *position) {
+    PyObject *content = PyDict_GetItemWithError(fields, S_content);
+    if (content == NULL || !PyDict_CheckExact(content)) return NULL;
+    PyObject *source_id = PyDict_GetItemWithError(fields, S_source_id);
+    PyObject *timestamp = source_id ? PyDict_GetItemWithError(fields, S_timestamp) : NULL;
+    PyObject *recorded_by = timestamp ? PyDict_GetItemWithError(fields, S_recorded_by) : NULL;
+    if (recorded_by == NULL) return NULL;
+    return claim_from(content, source_id, timestamp, recorded_by, originator_id, position);
+}
+
+/* --- a recorded claim's state as the archive writes it ------------------------------------- */
+
+/* The archive writes a recorded claim's state with orjson, keys sorted, its source id and time
+   tagged (`transcoder.tag`): `{"content":{...},"originator_topic":"chronology.domain:Claim",
+   "recorded_by":"...","source_id":{"_data_":"<hex>","_type_":"uuid_hex"},"timestamp":{"_data_":
+   "<ISO time>","_type_":"datetime_iso"}}`. `claim_of_written` reads a state of exactly that form
+   without decoding all of it: orjson decodes the content alone (the only part holding more than
+   text), and the rest is matched byte for byte. Any other form (another key, spaces, an escape or
+   a byte beyond printable ASCII in the texts, a tag inside the content, content orjson rejects, a
+   time that does not parse) is left to `decode_state` and `claim_of`, which read every form the
+   reference reads and raise what it raises. */
+static const char WRITTEN_START[] = "{\"content\":";
+static const char WRITTEN_TOPIC[] = ",\"originator_topic\":\"chronology.domain:Claim\",\"recorded_by\":\"";
+static const char WRITTEN_SOURCE[] = "\",\"source_id\":{\"_data_\":\"";
+static const char WRITTEN_TIME[] = "\",\"_type_\":\"uuid_hex\"},\"timestamp\":{\"_data_\":\"";
+static const char WRITTEN_END[] = "\",\"_type_\":\"datetime_iso\"}}";
+#define LITERAL(text) (text), (sizeof(text) - 1)
+
+/* Whether `text` (of `length` bytes) is at `*at` in the state ending at `end`; steps past it. */
+static int written(const char **at, const char *end, const char *text, size_t length) {
+    if ((size_t)(end - *at) < length || memcmp(*at, text, length) != 0) return 0;
+    *at += length;
+    return 1;
+}
+
+/* The length of the text at `at` up to its closing quote, when every byte of it is printable
+   ASCII other than a quote or a backslash (orjson writes such text as it is); else -1. */
+static Py_ssize_t plain_text(const char *at, const char *end) {
+    for (const char *c = at; c < end; c++) {
+        if (*c == '"') return c - at;
+        if (*c < 0x20 || *c > 0x7e || *c == '\\') return -1;
+    }
+    return -1;
+}
+
+/* The end of the JSON object starting at `at` (one past its closing brace), its strings
+   skipped over; NULL if it does not close. Whether it is valid JSON is orjson's to say. */
+static const char *object_end(const char *at, const char *end) {
+    int depth = 0;
+    for (const char *c = at; c < end; c++) {
+        if (*c == '"') {
+            for (c++; c < end && *c != '"'; c++)
+                if (*c == '\\') c++;
+            if (c >= end) return NULL;
+        } else if (*c == '{' || *c == '[') {
+            depth++;
+        } else if ((*c == '}' || *c == ']') && --depth == 0) {
+            return c + 1;
+        }
+    }
+    return NULL;
+}
+
+/* transcoder.shared(kind, text, decode) of the `length` bytes at `at`. */
+static PyObject *shared_of(PyObject *kind, const char *at, Py_ssize_t length, PyObject *decode) {
+    PyObject *text = PyUnicode_FromStringAndSize(at, length);
+    if (text == NULL) return NULL;
+    PyObject *value = shared(recent, recent_at_most, kind, text, decode, NULL);
+    Py_DECREF(text);
+    return value;
+}
+
+/* The `Claim` of a state in the form the archive writes, or NULL without an error for a state
+   in any other form (and for one whose parts do not decode: the reference says why). */
+static PyObject *claim_of_written(PyObject *data, PyObject *originator_id, PyObject *position) {
+    static PyObject *last_recorded_by = NULL; /* the same few names, row after row */
+    const char *at = PyBytes_AS_STRING(data), *end = at + PyBytes_GET_SIZE(data);
+    if (!written(&at, end, LITERAL(WRITTEN_START)) || at >= end || *at != '{') return NULL;
+    const char *content_at = at;
+    if ((at = object_end(at, end)) == NULL) return NULL;
+    Py_ssize_t content_length = at - content_at;
+    if (memmem(content_at, content_length, LITERAL("\"_type_\"")) != NULL) return NULL; /* tagged: untag it */
+    if (!written(&at, end, LITERAL(WRITTEN_TOPIC))) return NULL;
+    const char *recorded_by_at = at;
+    Py_ssize_t recorded_by_length = plain_text(at, end);
+    if (recorded_by_length < 0) return NULL;
+    at += recorded_by_length;
+    if (!written(&at, end, LITERAL(WRITTEN_SOURCE))) return NULL;
+    const char *source_at = at;
+    Py_ssize_t source_length = plain_text(at, end);
+    if (source_length < 0) return NULL;
+    at += source_length;
+    if (!written(&at, end, LITERAL(WRITTEN_TIME))) return NULL;
+    const char *time_at = at;
+    Py_ssize_t time_length = plain_text(at, end);
+    if (time_length < 0) return NULL;
+    at += time_length;
+    if (!written(&at, end, LITERAL(WRITTEN_END)) || at != end) return NULL;
+
+    PyObject *view = PyMemoryView_FromMemory((char *)content_at, content_length, PyBUF_READ);
+    PyObject *content = view ? PyObject_CallOneArg(loads, view) : NULL;
+    Py_XDECREF(view);
+    PyObject *source_id = content ? shared_of(K_uuid_hex, source_at, source_length, uuid_decoder) : NULL;
+    PyObject *timestamp = source_id ? shared_of(K_datetime_iso, time_at, time_length, datetime_decoder) : NULL;
+    PyObject *claim = NULL;
+    if (timestamp != NULL && PyDict_CheckExact(content)) {
+        if (last_recorded_by == NULL || PyUnicode_GET_LENGTH(last_recorded_by) != recorded_by_length ||
+            memcmp(PyUnicode_1BYTE_DATA(last_recorded_by), recorded_by_at, recorded_by_length) != 0)
+            Py_XSETREF(last_recorded_by, PyUnicode_FromStringAndSize(recorded_by_at, recorded_by_length));
+        if (last_recorded_by != NULL)
+            claim = claim_from(content, source_id, timestamp, last_recorded_by, originator_id, position);
+    }
+    Py_XDECREF(content);
+    Py_XDECREF(source_id);
+    Py_XDECREF(timestamp);
+    if (claim == NULL) PyErr_Clear(); /* the reference decodes it again, and says what is wrong */
+    return claim;
 }
 
 /* TableState.put_claim(claim), then the incident's canonical slug added to `dirty`. */
@@ -229,37 +348,36 @@ static int fold_claim_row(Running *run, Target *target, PyObject *row, PyObject 
     PyObject *originator = PyTuple_GET_ITEM(row, 1), *stored = PyTuple_GET_ITEM(row, 4);
     PyObject *data = PyBytes_CheckExact(stored) ? Py_NewRef(stored) : PyBytes_FromObject(stored);
     if (data == NULL) return -1;
-    PyObject *fields = PyObject_CallOneArg(target->decode_state, data);
-    Py_DECREF(data);
-    if (fields == NULL) return -1;
-    int result = 0;
-    PyObject *originator_id = NULL, *claim = NULL;
-    if (!PyDict_CheckExact(fields)) goto done;
-    int upcast = PyDict_Contains(fields, S_class_version);
-    if (upcast != 0) {
-        result = upcast < 0 ? -1 : 0;
-        goto done;
+    PyObject *originator_id = PyUnicode_CheckExact(originator) ? uuid_of_text(&uuids, originator)
+                                                               : Py_NewRef(originator); /* SQLite keeps ids as text */
+    PyObject *fields = NULL, *claim = NULL;
+    int result = -1;
+    if (originator_id == NULL) goto done;
+    claim = claim_of_written(data, originator_id, position);
+    if (claim == NULL) { /* any other form: decoded whole, as the reference decodes it */
+        if ((fields = PyObject_CallOneArg(target->decode_state, data)) == NULL) goto done;
+        result = 0;
+        if (!PyDict_CheckExact(fields)) goto done;
+        int upcast = PyDict_Contains(fields, S_class_version);
+        if (upcast != 0) {
+            result = upcast < 0 ? -1 : 0;
+            goto done;
+        }
+        claim = claim_of(fields, originator_id, position);
+        if (claim == NULL) {
+            result = PyErr_Occurred() ? -1 : 0;
+            goto done;
+        }
     }
-    originator_id = PyUnicode_CheckExact(originator) ? uuid_of_text(&uuids, originator)
-                                                     : Py_NewRef(originator); /* SQLite keeps ids as text */
-    if (originator_id == NULL) {
-        result = -1;
-        goto done;
-    }
-    claim = claim_of(fields, originator_id, position);
-    if (claim == NULL) {
-        result = PyErr_Occurred() ? -1 : 0;
-        goto done;
-    }
+    result = -1;
     if (enter(run, target, PyTuple_GET_ITEM(claim, 7), end_transaction) < 0 ||
-        put_claim(target, claim, run->dirty) < 0) {
-        result = -1;
+        put_claim(target, claim, run->dirty) < 0)
         goto done;
-    }
     result = 1;
 done:
-    Py_DECREF(fields);
+    Py_DECREF(data);
     Py_XDECREF(originator_id);
+    Py_XDECREF(fields);
     Py_XDECREF(claim);
     return result;
 }
@@ -421,8 +539,22 @@ static PyObject *configure(PyObject *module, PyObject *names) {
     }
     if (take(names, "Claim", &Claim) < 0 || take(names, "claim_topic", &claim_topic) < 0 ||
         take(names, "encode_claims", &encode_claims) < 0 || take(names, "view_inputs", &python_view_inputs) < 0 ||
-        uuid_maker_configure(&uuids, names) < 0)
+        uuid_maker_configure(&uuids, names) < 0 || take(names, "loads", &loads) < 0 ||
+        take(names, "recent", &recent) < 0)
         return NULL;
+    PyObject *decoders = PyDict_GetItemString(names, "decoders"), *at_most = PyDict_GetItemString(names, "recent_at_most");
+    if (decoders == NULL || !PyDict_Check(decoders) || at_most == NULL || !PyDict_Check(recent)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): decoders, recent and recent_at_most are wanted");
+        return NULL;
+    }
+    if ((recent_at_most = PyLong_AsSsize_t(at_most)) < 0) return NULL;
+    Py_XSETREF(uuid_decoder, Py_XNewRef(PyDict_GetItemString(decoders, "uuid_hex")));
+    Py_XSETREF(datetime_decoder, Py_XNewRef(PyDict_GetItemString(decoders, "datetime_iso")));
+    if (uuid_decoder == NULL || datetime_decoder == NULL) {
+        PyErr_SetString(PyExc_TypeError, "configure(): decoders must hold uuid_hex and datetime_iso");
+        return NULL;
+    }
+    if (intern(&K_uuid_hex, "uuid_hex") < 0 || intern(&K_datetime_iso, "datetime_iso") < 0) return NULL;
     if (EMPTY == NULL && (EMPTY = PyTuple_New(0)) == NULL) return NULL;
     PyObject *fields = PyObject_GetAttrString(Claim, "_fields");
     if (fields == NULL) return NULL;
@@ -463,7 +595,8 @@ static PyMethodDef methods[] = {
     {"view_inputs", (PyCFunction)(void (*)(void))view_inputs, METH_FASTCALL,
      "view_inputs(state, slug, with_encoded): as projection.view_inputs."},
     {"configure", configure, METH_O,
-     "configure(names): Claim, uuid_from_text, UUID, unknown_safety, claim_topic, encode_claims, view_inputs."},
+     "configure(names): Claim, uuid_from_text, UUID, unknown_safety, claim_topic, encode_claims, view_inputs, loads,"
+     " decoders, recent, recent_at_most."},
     {NULL, NULL, 0, NULL},
 };
 

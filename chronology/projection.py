@@ -443,6 +443,10 @@ _folding = accelerated.load(
         "claim_topic": domain.Claim.Recorded.TOPIC,
         "encode_claims": encode_claims,
         "view_inputs": python_view_inputs,
+        "loads": orjson.loads,
+        "decoders": transcoder._DECODERS,
+        "recent": transcoder._RECENT,
+        "recent_at_most": transcoder._RECENT_AT_MOST,
     },
 )
 NATIVE = _folding is not None

@@ -178,3 +178,95 @@ def test_what_each_view_is_built_from_is_taken_in_c_as_in_python(chron, monkeypa
     monkeypatch.setattr(projection, "refresh_stored", comparing)
     Projection(archive, parallel_from=None).rebuild()
     assert taken["in C"] >= 10 and taken["in Python"] >= 3
+
+
+def _rewritten(state: bytes, form: str) -> bytes:
+    """A recorded claim's state as the archive writes it (`form` "as written"), or the same
+    fields written another way, each of which the C fold's reading of the written form must
+    leave to the full decoding."""
+    fields = orjson.loads(state)
+    if form == "as written":
+        return state
+    if form == "indented":
+        return orjson.dumps(fields, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    if form == "keys unsorted":
+        return orjson.dumps(dict(reversed(fields.items())))
+    if form == "an extra key":
+        return orjson.dumps({**fields, "zz_note": "added"}, option=orjson.OPT_SORT_KEYS)
+    if form == "recorded by a quoted name":
+        return orjson.dumps({**fields, "recorded_by": 'the "desk"'}, option=orjson.OPT_SORT_KEYS)
+    if form == "recorded by a non-ASCII name":
+        return orjson.dumps({**fields, "recorded_by": "Éloïse"}, option=orjson.OPT_SORT_KEYS)
+    if form == "a tagged value in the content":
+        content = {**fields["content"], "note": {"_type_": "uuid_hex", "_data_": "0" * 32}}
+        return orjson.dumps({**fields, "content": content}, option=orjson.OPT_SORT_KEYS)
+    if form == "a time without microseconds":
+        timestamp = {**fields["timestamp"], "_data_": fields["timestamp"]["_data_"][:19] + "+00:00"}
+        return orjson.dumps({**fields, "timestamp": timestamp}, option=orjson.OPT_SORT_KEYS)
+    if form == "braces and escapes in the content":
+        content = {**fields["content"], "note": 'a "}" and a \\ {['}
+        return orjson.dumps({**fields, "content": content}, option=orjson.OPT_SORT_KEYS)
+    raise AssertionError(form)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "as written",
+        "indented",
+        "keys unsorted",
+        "an extra key",
+        "recorded by a quoted name",
+        "recorded by a non-ASCII name",
+        "a tagged value in the content",
+        "a time without microseconds",
+        "braces and escapes in the content",
+    ],
+)
+def test_a_claim_state_in_any_form_is_held_as_the_python_fold_holds_it(bundled, form, monkeypatch):
+    """The C fold reads a state written as the archive writes it without decoding all of it;
+    every other form of the same fields is decoded whole. Either way, the same claims."""
+    rows = log_rows(bundled.store)
+    varied = [
+        (p, i, v, t, _rewritten(s, form) if t == "chronology:Claim.Recorded" and n % 2 == 0 else s)
+        for n, (p, i, v, t, s) in enumerate(rows)
+    ]
+    with in_python():
+        expected = folded(bundled.store, varied)
+    decoded_whole = []
+    decode_state = projection.state_decoder()
+
+    def counted(data: bytes):
+        decoded_whole.append(data)
+        return decode_state(data)
+
+    monkeypatch.setattr(projection, "state_decoder", lambda: counted)
+    assert folded(bundled.store, varied) == expected
+    other_forms = {s for (*_, s), (*_, was) in zip(varied, rows, strict=True) if s != was}
+    written_form = form in ("as written", "a time without microseconds", "braces and escapes in the content")
+    assert set(decoded_whole) == (set() if written_form else other_forms)
+    assert written_form or len(other_forms) > 10
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        (b'"value":', b'"value":,'),  # content that is not JSON
+        (b'"_data_":"20', b'"_data_":"not a time 20'),  # a time that does not parse
+        (b'"_data_":"', b'"_data_":"zz'),  # a source id that is not hex
+    ],
+)
+def test_a_claim_state_written_wrongly_fails_as_in_python(bundled, broken):
+    """A state in the written form whose parts do not decode: the C fold leaves it to the full
+    decoding, which raises what the Python fold raises."""
+    rows = log_rows(bundled.store)
+    at = next(n for n, row in enumerate(rows) if row[3] == "chronology:Claim.Recorded")
+    old, new = broken
+    assert old in rows[at][4]
+    rows[at] = (*rows[at][:4], rows[at][4].replace(old, new, 1))
+    with in_python(), pytest.raises(Exception) as in_python_error:
+        folded(bundled.store, rows)
+    with pytest.raises(Exception) as in_c_error:
+        folded(bundled.store, rows)
+    assert type(in_c_error.value) is type(in_python_error.value)
+    assert str(in_c_error.value) == str(in_python_error.value)
