@@ -22,7 +22,8 @@ static const char *FIELD_VIEW_FIELDS[FIELD_VIEW_SIZE] = {
 };
 static const char *ALTERNATIVE_FIELDS[3] = {"value", "claims", "sources"};
 
-static PyObject *Claim, *balanced, *resolve, *incident_id, *field_order, *undated, *dumps, *dumps_options, *EMPTY;
+static PyObject *Claim, *balanced, *resolve, *field_order, *undated, *dumps, *dumps_options, *EMPTY;
+static PyObject *id_namespace, *incident_prefix; /* ids.NAMESPACE.bytes and ids.INCIDENT_PREFIX (bytes) */
 static PyObject *orders; /* field name -> bestview.field_order(name): the same for every view */
 #define ORDERS_KEPT_AT_MOST 4096
 static PyObject *S_int, *S_relation, *S_other, *S_publisher, *S_reliability, *S_earliest, *S_deprecated;
@@ -404,6 +405,95 @@ fail:
     return NULL;
 }
 
+/* --- the incident's id ------------------------------------------------------------------- */
+
+/* SHA-1 (FIPS 180-4) of the `size` bytes at `data`, for the uuid5 below. */
+static uint32_t rotate(uint32_t x, int n) {
+    return (x << n) | (x >> (32 - n));
+}
+
+static void sha1_block(uint32_t h[5], const unsigned char *block) {
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16 | (uint32_t)block[4 * i + 2] << 8 |
+               (uint32_t)block[4 * i + 3];
+    for (int i = 16; i < 80; i++) w[i] = rotate(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5A827999;
+        } else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ED9EBA1;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8F1BBCDC;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xCA62C1D6;
+        }
+        uint32_t t = rotate(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = rotate(b, 30);
+        b = a;
+        a = t;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
+static int sha1(const unsigned char *data, size_t size, unsigned char digest[20]) {
+    size_t padded = (size + 9 + 63) / 64 * 64; /* the message, 0x80, its bit length in 8 bytes */
+    unsigned char *message = PyMem_Calloc(padded, 1);
+    if (message == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(message, data, size);
+    message[size] = 0x80;
+    uint64_t bits = (uint64_t)size * 8;
+    for (int i = 0; i < 8; i++) message[padded - 1 - i] = (unsigned char)(bits >> (8 * i));
+    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    for (size_t at = 0; at < padded; at += 64) sha1_block(h, message + at);
+    PyMem_Free(message);
+    for (int i = 0; i < 20; i++) digest[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+    return 0;
+}
+
+/* str(ids.incident_id(slug)): uuid5 of the incident prefix and the slug in Chronology's
+   namespace, as the 36-character text orjson writes for a UUID. */
+static PyObject *incident_id_text(PyObject *slug) {
+    Py_ssize_t slug_size;
+    const char *slug_bytes = PyUnicode_AsUTF8AndSize(slug, &slug_size);
+    if (slug_bytes == NULL) return NULL;
+    Py_ssize_t namespace_size = PyBytes_GET_SIZE(id_namespace), prefix_size = PyBytes_GET_SIZE(incident_prefix);
+    size_t size = (size_t)(namespace_size + prefix_size + slug_size);
+    unsigned char *name = PyMem_Malloc(size), digest[20];
+    if (name == NULL) return PyErr_NoMemory();
+    memcpy(name, PyBytes_AS_STRING(id_namespace), namespace_size);
+    memcpy(name + namespace_size, PyBytes_AS_STRING(incident_prefix), prefix_size);
+    memcpy(name + namespace_size + prefix_size, slug_bytes, slug_size);
+    int ok = sha1(name, size, digest);
+    PyMem_Free(name);
+    if (ok < 0) return NULL;
+    digest[6] = (unsigned char)((digest[6] & 0x0F) | 0x50); /* version 5 */
+    digest[8] = (unsigned char)((digest[8] & 0x3F) | 0x80); /* the RFC 4122 variant */
+    static const char hex[] = "0123456789abcdef";
+    char text[36];
+    for (int i = 0, at = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) text[at++] = '-';
+        text[at++] = hex[digest[i] >> 4];
+        text[at++] = hex[digest[i] & 0x0F];
+    }
+    return PyUnicode_FromStringAndSize(text, 36);
+}
+
 static PyObject *view_body(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     /* view_body(slug, claims, sources, links=(), aliases=(), policy=balanced)
        -> (sort date, content JSON), positional arguments only */
@@ -468,7 +558,7 @@ static PyObject *view_body(PyObject *module, PyObject *const *args, Py_ssize_t n
     PyObject *date = date_view ? PyTuple_GET_ITEM(date_view, F_BEST) : Py_None;
     PyObject *place = place_view ? PyTuple_GET_ITEM(place_view, F_BEST) : Py_None;
 
-    if ((id = PyObject_CallOneArg(incident_id, slug)) == NULL || (fields = PyList_New(n_fields)) == NULL ||
+    if ((id = incident_id_text(slug)) == NULL || (fields = PyList_New(n_fields)) == NULL ||
         (ids = PyList_New(n)) == NULL || (cited = distinct_sources(ordered)) == NULL ||
         (aliases = PySequence_List(given_aliases)) == NULL || PyList_Sort(aliases) < 0)
         goto done;
@@ -549,7 +639,7 @@ static int same_fields(PyObject *type, const char **expected, Py_ssize_t size, c
 }
 
 static PyObject *configure(PyObject *module, PyObject *names) {
-    /* configure(names): Claim, FieldView, Alternative, resolve_distinct, balanced, incident_id,
+    /* configure(names): Claim, FieldView, Alternative, resolve_distinct, balanced, id_namespace, incident_prefix,
        field_order, UNDATED, dumps and dumps_options (as bestview.content_json calls it). */
     if (!PyDict_Check(names)) {
         PyErr_SetString(PyExc_TypeError, "configure() takes a dict");
@@ -558,10 +648,15 @@ static PyObject *configure(PyObject *module, PyObject *names) {
     PyObject *field_view = NULL, *alternative = NULL;
     if (take(names, "Claim", &Claim) < 0 || take(names, "FieldView", &field_view) < 0 ||
         take(names, "Alternative", &alternative) < 0 || take(names, "resolve_distinct", &resolve) < 0 || take(names, "balanced", &balanced) < 0 ||
-        take(names, "incident_id", &incident_id) < 0 || take(names, "field_order", &field_order) < 0 ||
+        take(names, "id_namespace", &id_namespace) < 0 || take(names, "incident_prefix", &incident_prefix) < 0 ||
+        take(names, "field_order", &field_order) < 0 ||
         take(names, "UNDATED", &undated) < 0 || take(names, "dumps", &dumps) < 0 ||
         take(names, "dumps_options", &dumps_options) < 0)
         goto fail;
+    if (!PyBytes_CheckExact(id_namespace) || !PyBytes_CheckExact(incident_prefix)) {
+        PyErr_SetString(PyExc_TypeError, "configure(): id_namespace and incident_prefix must be bytes");
+        goto fail;
+    }
     if (same_fields(field_view, FIELD_VIEW_FIELDS, FIELD_VIEW_SIZE, "FieldView") < 0 ||
         same_fields(alternative, ALTERNATIVE_FIELDS, 3, "Alternative") < 0)
         goto fail;

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import orjson
 
-from chronology import accelerated
+from chronology import accelerated, ids
 from chronology.fields import CATALOG
 from chronology.ids import incident_id
 from chronology.records import Claim, Link, Source
@@ -243,7 +243,8 @@ _accelerated = accelerated.load(
         "Alternative": Alternative,
         "resolve_distinct": resolve_distinct,
         "balanced": balanced,
-        "incident_id": incident_id,
+        "id_namespace": ids.NAMESPACE.bytes,
+        "incident_prefix": ids.INCIDENT_PREFIX.encode(),
         "field_order": field_order,
         "UNDATED": UNDATED,
         "dumps": orjson.dumps,

@@ -38,9 +38,13 @@ def source_id(key: str) -> UUID:
     return name_id("source:" + key)
 
 
+INCIDENT_PREFIX = "incident:"
+"""What an incident's id is named by, before its slug (`chronology/_bestview.c` writes the id too)."""
+
+
 def incident_id(slug: str) -> UUID:
     """The id of the incident named by `slug`."""
-    return name_id("incident:" + slug)
+    return name_id(INCIDENT_PREFIX + slug)
 
 
 def claim_id(content: dict[str, Any], source: UUID) -> UUID:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from uuid import UUID
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chronology import bestview, parallel, projection
 from chronology.bestview import incident_view
+from chronology.ids import NAMESPACE, incident_id
 from chronology.projection import Projection
 from chronology.records import Claim, Link, Source
 from tests.test_native_resolution import POLICIES, SOURCE_IDS, fields, sources, sources_under_other_ids
@@ -114,6 +117,21 @@ def test_the_defaults_are_no_links_no_aliases_and_the_balanced_policy():
     assert native("a-b", [claim], known) == reference("a-b", [claim], known)
     sort_date, body = native("a-b", [claim], known)
     assert sort_date == bestview.UNDATED and b'"title":"a b"' in body
+
+
+@pytest.mark.parametrize(
+    "slug",
+    ["a", "x" * 45, "x" * 46, "x" * 47, "x" * 110, "x" * 300, "café-attack", "火箭-袭击-2020", "a\U0001f680b"],
+)
+def test_the_incident_id_in_a_stored_view_is_its_uuid5(slug):
+    """C writes the id itself (its own SHA-1): the same text as `ids.incident_id`, and as
+    `uuid.uuid5`, for names filling a SHA-1 block to either side of its end, long ones and
+    non-ASCII ones."""
+    claim = Claim(UUID(int=1), slug, "killed", 3, "exact", SOURCE_IDS[0], {}, dt.datetime(2026, 1, 1), "t", 1)
+    known = {SOURCE_IDS[0]: _source(SOURCE_IDS[0])}
+    body = orjson.loads(native(slug, [claim], known)[1])
+    assert body["id"] == str(incident_id(slug)) == str(uuid.uuid5(NAMESPACE, "incident:" + slug))
+    assert native(slug, [claim], known) == reference(slug, [claim], known)
 
 
 def test_a_claim_citing_an_unknown_source_fails_alike():
