@@ -2,7 +2,7 @@
 
 Resolving an incident's fields is the largest part of a rebuild. While the projection reads and
 folds the log in its own process, `ViewBuilder` sends the incidents each transaction touched
-to one helper process (`python -m chronology.parallel`), in batches: each incident's claims as the
+to one helper process (`python -m chronology.helper`), in batches: each incident's claims as the
 projection stores them (`encode_claims`: compact, quick to decode, and encoded once for both:
 `TableState.encoded_claims`) and the sources they cite (each version of a source once: the
 helper keeps what it was sent). The helper returns each view as the projection stores it: sort
@@ -36,31 +36,20 @@ from __future__ import annotations
 import os
 import pickle
 import queue
-import struct
 import subprocess
 import sys
 import threading
 import time
-import traceback
 import warnings
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
 
-from chronology.bestview import content_digest, view_body
-from chronology.records import Claim, Link, Source, decode_claims
-from chronology.resolution import Policy
-
-Incident = tuple[str, list[Claim] | None, tuple[bytes, ...], tuple[Link, ...], tuple[str, ...]]
-"""(slug, its claims or None when the slug was merged away, the same claims as `encode_claims`
-bytes, one per slug they were recorded under (the incident's own, then its aliases'), links,
-aliases)."""
-Job = tuple[str, tuple[bytes, ...] | None, tuple[Link, ...], tuple[str, ...]]
-"""An `Incident` as sent to the helper: its claims only as bytes (None: merged away)."""
-Built = tuple[str, tuple[str, str, bytes] | None]
-"""(slug, (sort date, digest, content JSON) or None: drop the view)."""
+from chronology.helper import Built, Incident, build_batch, read_frame, write_frame
+from chronology.records import Source
+from chronology.resolution import BUILT_IN_POLICIES, Policy
 
 BATCH = 200
 """Incidents per batch."""
@@ -92,16 +81,18 @@ def enabled() -> bool:
     return os.environ.get("CHRON_PARALLEL", "1") != "0" and (os.cpu_count() or 1) > 1
 
 
-def build_batch(incidents: Sequence[Incident], sources: Mapping[UUID, Source], policy: Policy) -> list[Built]:
-    """The views of a batch of incidents, as stored (in the helper, or in the caller)."""
-    built: list[Built] = []
-    for slug, claims, _encoded, links, aliases in incidents:
-        if claims is None:
-            built.append((slug, None))
-            continue
-        sort_date, body = view_body(slug, claims, sources, links, aliases, policy)
-        built.append((slug, (sort_date, content_digest(body), body)))
-    return built
+def helper_command(policy: Policy) -> tuple[list[str], dict[str, str]]:
+    """The command starting the helper, and its environment. For a built-in policy the helper
+    skips the `site` module (`-S`: a few milliseconds sooner ready) and is given this process's
+    import path instead, which finds everything the views need; a policy from a plugin may be
+    importable only through what `site` sets up (a `.pth` file's import hook), so its helper
+    starts as this process did."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    if any(policy is built_in for built_in in BUILT_IN_POLICIES.values()):
+        path = os.pathsep.join([package_root, *(entry for entry in sys.path if entry)])
+        return [sys.executable, "-S", "-m", "chronology.helper"], {**os.environ, "PYTHONPATH": path}
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    return [sys.executable, "-m", "chronology.helper"], {**os.environ, "PYTHONPATH": path}
 
 
 class ViewBuilder:
@@ -110,11 +101,8 @@ class ViewBuilder:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "chronology.parallel"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
-        )
+        command, env = helper_command(policy)
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         for pipe in (self._process.stdin, self._process.stdout):
             _widen(pipe)
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -279,7 +267,7 @@ class ViewBuilder:
         pipe = self._process.stdin
         try:
             while (frame := self._outbox.get()) is not None:
-                _write_frame(pipe, frame)
+                write_frame(pipe, frame)
         except (BrokenPipeError, OSError):
             pass  # the helper exited; the reader reports it
         finally:
@@ -290,7 +278,7 @@ class ViewBuilder:
 
     def _read(self) -> None:
         with self._process.stdout as pipe:  # closed once the helper has exited
-            while (frame := _read_frame(pipe)) is not None:
+            while (frame := read_frame(pipe)) is not None:
                 self._inbox.put(pickle.loads(frame))
         self._inbox.put((False, "it exited before returning every batch"))
 
@@ -303,56 +291,3 @@ def _widen(pipe: IO[bytes]) -> None:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     except (ImportError, AttributeError, OSError):
         pass  # not Linux, or above the system's limit: the default size still works
-
-
-def _write_frame(pipe: IO[bytes], frame: bytes) -> None:
-    pipe.write(struct.pack("<Q", len(frame)))
-    pipe.write(frame)
-    pipe.flush()
-
-
-def _read_frame(pipe: IO[bytes]) -> bytes | None:
-    header = pipe.read(8)
-    if len(header) < 8:
-        return None
-    (size,) = struct.unpack("<Q", header)
-    frame = pipe.read(size)
-    return frame if len(frame) == size else None
-
-
-STARTED = pickle.dumps((None, None))
-"""What the helper says on starting a batch, before it returns it as (True, views) or (False,
-the error)."""
-
-
-def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    """The helper's loop: a batch in, its views (or the error) out, until the input ends."""
-    sources: dict[UUID, Source] = {}
-    while (frame := _read_frame(requests)) is not None:
-        _write_frame(replies, STARTED)
-        try:
-            jobs, news, policy = pickle.loads(frame)
-            sources.update(news)
-            incidents = [
-                (
-                    slug,
-                    None if encoded is None else [c for part in encoded for c in decode_claims(part)],
-                    (),
-                    links,
-                    aliases,
-                )
-                for slug, encoded, links, aliases in jobs
-            ]
-            reply: tuple[bool, Any] = (True, build_batch(incidents, sources, policy))
-        except Exception:
-            reply = (False, traceback.format_exc())
-        _write_frame(replies, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-if __name__ == "__main__":
-    import gc
-
-    gc.disable()  # as in the fold: many small objects, no cycles
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot corrupt a reply
-    serve(sys.stdin.buffer, replies)

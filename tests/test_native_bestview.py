@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chronology import bestview, parallel, projection
+from chronology import bestview, helper, projection
 from chronology.bestview import incident_view
 from chronology.ids import NAMESPACE, incident_id
 from chronology.projection import Projection
@@ -157,7 +157,7 @@ def test_a_rebuild_stores_the_views_python_would_store(chron, monkeypatch):
     archive = corrected_archive(chron)
     with monkeypatch.context() as patch:
         patch.setattr(projection, "view_body", reference)
-        patch.setattr(parallel, "view_body", reference)
+        patch.setattr(helper, "view_body", reference)
         in_python = Projection(archive, parallel_from=None).rebuild()
         expected = all_rows(in_python)
         in_python.close()

@@ -145,10 +145,10 @@ def test_what_is_not_claims_fails_alike_to_encode():
 
 
 def test_the_projection_uses_the_c_copies():
-    from chronology import parallel, projection
+    from chronology import helper, projection
 
     assert projection.decode_claims is native_decode and projection.encode_claims is native_encode
-    assert parallel.decode_claims is native_decode
+    assert helper.decode_claims is native_decode
 
 
 def test_trailing_fields_at_their_defaults_are_not_stored_and_full_rows_still_read():

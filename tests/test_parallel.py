@@ -310,3 +310,27 @@ def test_incidents_citing_two_versions_of_a_source_are_each_built_with_their_own
     helped = Projection(archive, parallel_from=0).rebuild()
     assert view_rows(helped) == expected
     helped.close()
+
+
+def test_the_helper_starts_with_only_what_building_views_takes():
+    """Started as a rebuild starts it for a built-in policy (without `site`, on this process's
+    import path): it imports neither eventsourcing nor the caller's threads and pipes."""
+    import subprocess
+
+    command, env = parallel.helper_command(balanced)
+    assert command[1:] == ["-S", "-m", "chronology.helper"]
+    probe = "import sys, chronology.helper; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([command[0], "-S", "-c", probe], env=env, capture_output=True, text=True, check=True)
+    loaded = set(result.stdout.split())
+    assert {"chronology.bestview", "chronology.records", "orjson"} <= loaded
+    assert not loaded & {"eventsourcing", "chronology.parallel", "chronology.projection", "subprocess", "threading"}
+
+
+def test_a_policy_from_a_plugin_gets_a_helper_started_as_this_process_was():
+    """A plugin's policy may be importable only through what `site` sets up (a `.pth` hook)."""
+
+    def plugin_policy(field, candidates, active, sources):
+        return balanced(field, candidates, active, sources)
+
+    command, _ = parallel.helper_command(plugin_policy)
+    assert command[1:] == ["-m", "chronology.helper"]
