@@ -31,6 +31,7 @@ static PyObject *S_normal, *S_disputed, *S_confirmed, *S_contested, *S_fair, *S_
 static PyObject *S_title, *S_date, *S_location, *S_perpetrator, *S_responds_to, *S_part_of, *S_follows;
 static PyObject *K_slug, *K_id, *K_grade, *K_fields, *K_claims, *K_sources, *K_aliases, *K_links;
 static PyObject *K_field_view[FIELD_VIEW_SIZE];
+static UuidMaker uuids;
 static int configured = 0;
 
 #define ITEM(claim, index) PyTuple_GET_ITEM((claim), (index))
@@ -75,7 +76,7 @@ static PyObject *claims_once_in_order(PyObject *claims) {
         if (!PyTuple_Check(claim) || PyTuple_GET_SIZE(claim) != CLAIM_SIZE) {
             PyErr_SetString(PyExc_TypeError, "view_body takes Claim records");
         } else {
-            PyObject *key = PyObject_GetAttr(ITEM(claim, I_ID), S_int);
+            PyObject *key = uuid_int(&uuids, ITEM(claim, I_ID), S_int);
             ok = key ? PyDict_SetItem(by_id, key, claim) : -1;
             Py_XDECREF(key);
         }
@@ -279,7 +280,7 @@ static PyObject *distinct_sources(PyObject *ordered) {
     PyObject *by_int = PyDict_New();
     for (Py_ssize_t i = 0; by_int != NULL && i < n; i++) {
         PyObject *source_id = ITEM(PyList_GET_ITEM(ordered, i), I_SOURCE_ID);
-        PyObject *key = PyObject_GetAttr(source_id, S_int);
+        PyObject *key = uuid_int(&uuids, source_id, S_int);
         if (key == NULL || PyDict_SetItem(by_int, key, source_id) < 0) Py_CLEAR(by_int);
         Py_XDECREF(key);
     }
@@ -651,7 +652,7 @@ static PyObject *configure(PyObject *module, PyObject *names) {
         take(names, "id_namespace", &id_namespace) < 0 || take(names, "incident_prefix", &incident_prefix) < 0 ||
         take(names, "field_order", &field_order) < 0 ||
         take(names, "UNDATED", &undated) < 0 || take(names, "dumps", &dumps) < 0 ||
-        take(names, "dumps_options", &dumps_options) < 0)
+        take(names, "dumps_options", &dumps_options) < 0 || uuid_maker_configure(&uuids, names) < 0)
         goto fail;
     if (!PyBytes_CheckExact(id_namespace) || !PyBytes_CheckExact(incident_prefix)) {
         PyErr_SetString(PyExc_TypeError, "configure(): id_namespace and incident_prefix must be bytes");

@@ -112,6 +112,14 @@ static inline int uuid_maker_configure(UuidMaker *maker, PyObject *names) {
     return 0;
 }
 
+/* uuid.int, read straight from its slot for a UUID of the maker's class (the same value
+   `getattr` gives, without looking the name up); any other object is asked for `name`. */
+static inline PyObject *uuid_int(const UuidMaker *maker, PyObject *uuid, PyObject *name) {
+    if (maker->cls != NULL && Py_IS_TYPE(uuid, (PyTypeObject *)maker->cls))
+        return Py_TYPE(maker->int_slot)->tp_descr_get(maker->int_slot, uuid, maker->cls);
+    return PyObject_GetAttr(uuid, name);
+}
+
 /* uuid_from_int(int.from_bytes(bytes)). */
 static inline PyObject *uuid_from_bytes(const UuidMaker *maker, const unsigned char bytes[16]) {
     PyObject *number = _PyLong_FromByteArray(bytes, 16, 0, 0);

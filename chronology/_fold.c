@@ -248,13 +248,13 @@ static int put_claim(Target *target, PyObject *claim, PyObject *dirty) {
         }
     }
     int result = -1;
-    PyObject *key = PyObject_GetAttr(PyTuple_GET_ITEM(claim, 0), S_int);
+    PyObject *key = uuid_int(&uuids, PyTuple_GET_ITEM(claim, 0), S_int);
     PyObject *source = NULL, *citation = NULL, *canonical = NULL;
     if (key == NULL) goto done;
     int known = PyDict_Contains(claims, key);
     if (known < 0) goto done;
     if (!known) {
-        source = PyObject_GetAttr(PyTuple_GET_ITEM(claim, 5), S_int);
+        source = uuid_int(&uuids, PyTuple_GET_ITEM(claim, 5), S_int);
         citation = source ? PyTuple_Pack(2, source, slug) : NULL;
         if (citation == NULL || PyDict_SetItem(target->home, key, slug) < 0 ||
             PySet_Add(target->citations, citation) < 0)

@@ -25,6 +25,7 @@ static PyObject *S_km, *S_name, *S_earliest, *S_latest, *S_precision;
 static PyObject *S_retracted, *S_confirmed, *S_disputed, *S_reported;
 static PyObject *A_numeric, *A_int, *A_reliability, *A_publisher, *A_published, *A_published_day;
 static PyObject *DATE_CLASS; /* datetime.date */
+static UuidMaker uuids;
 static int configured = 0;
 
 #define ITEM(claim, index) PyTuple_GET_ITEM((claim), (index))
@@ -300,7 +301,7 @@ static PyObject *published_day(PyObject *source) {
 }
 
 static PyObject *id_int(PyObject *uuid) {
-    return PyObject_GetAttr(uuid, A_int);
+    return uuid_int(&uuids, uuid, A_int);
 }
 
 static PyObject *values_by_sorted_key(PyObject *dict) {
@@ -867,9 +868,13 @@ static PyObject *resolve_distinct(PyObject *module, PyObject *const *args, Py_ss
         low = Py_NewRef(Py_None);
         high = Py_NewRef(Py_None);
         qualifier = Py_NewRef(S_exact);
-        PyObject *ratio = PyFloat_FromDouble((double)PyList_GET_SIZE(dissenting) / (double)n_active);
-        disagreement = ratio ? PyObject_CallFunctionObjArgs(round_function, ratio, FOUR, NULL) : NULL;
-        Py_XDECREF(ratio);
+        if (PyList_GET_SIZE(dissenting) == 0) { /* round(0.0, 4), without the call */
+            disagreement = Py_NewRef(ZERO_FLOAT);
+        } else {
+            PyObject *ratio = PyFloat_FromDouble((double)PyList_GET_SIZE(dissenting) / (double)n_active);
+            disagreement = ratio ? PyObject_CallFunctionObjArgs(round_function, ratio, FOUR, NULL) : NULL;
+            Py_XDECREF(ratio);
+        }
         if (disagreement == NULL) goto done;
     }
 
@@ -1004,7 +1009,6 @@ done:
 /* --- reading stored views back ----------------------------------------------------------- */
 
 static PyObject *python_field_view_from_stored, *UuidMemo;
-static UuidMaker uuids;
 
 static PyObject *ids_of_texts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     /* ids_of_texts(texts, memo): as chronology.resolution.ids_of_texts */

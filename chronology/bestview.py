@@ -17,7 +17,7 @@ from uuid import UUID
 
 import orjson
 
-from chronology import accelerated, ids
+from chronology import accelerated, ids, transcoder
 from chronology.fields import CATALOG
 from chronology.ids import incident_id
 from chronology.records import Claim, Link, Source
@@ -249,6 +249,9 @@ _accelerated = accelerated.load(
         "UNDATED": UNDATED,
         "dumps": orjson.dumps,
         "dumps_options": {"option": orjson.OPT_SORT_KEYS},
+        "UUID": UUID,
+        "unknown_safety": transcoder._UNKNOWN_SAFETY,
+        "uuid_from_text": uuid_from_text,
     },
 )
 NATIVE = _accelerated is not None
