@@ -128,8 +128,8 @@ static PyObject *claim_of(PyObject *fields, PyObject *originator_id, PyObject *p
    tagged (`transcoder.tag`): `{"content":{...},"originator_topic":"chronology.domain:Claim",
    "recorded_by":"...","source_id":{"_data_":"<hex>","_type_":"uuid_hex"},"timestamp":{"_data_":
    "<ISO time>","_type_":"datetime_iso"}}`. `claim_of_written` reads a state of exactly that form
-   without decoding all of it: orjson decodes the content alone (the only part holding more than
-   text), and the rest is matched byte for byte. Any other form (another key, spaces, an escape or
+   without decoding all of it: the rest is matched byte for byte from the end back, and orjson
+   decodes what is left between the braces, the content (the only part holding more than text). Any other form (another key, spaces, an escape or
    a byte beyond printable ASCII in the texts, a tag inside the content, content orjson rejects, a
    time that does not parse) is left to `decode_state` and `claim_of`, which read every form the
    reference reads and raise what it raises. */
@@ -140,39 +140,27 @@ static const char WRITTEN_TIME[] = "\",\"_type_\":\"uuid_hex\"},\"timestamp\":{\
 static const char WRITTEN_END[] = "\",\"_type_\":\"datetime_iso\"}}";
 #define LITERAL(text) (text), (sizeof(text) - 1)
 
-/* Whether `text` (of `length` bytes) is at `*at` in the state ending at `end`; steps past it. */
-static int written(const char **at, const char *end, const char *text, size_t length) {
-    if ((size_t)(end - *at) < length || memcmp(*at, text, length) != 0) return 0;
-    *at += length;
+/* Whether `text` (of `length` bytes) is at `at` in the state starting at `start`. */
+static int written_at(const char *at, const char *start, const char *end, const char *text, size_t length) {
+    return at >= start && (size_t)(end - at) >= length && memcmp(at, text, length) == 0;
+}
+
+/* Whether `text` (of `length` bytes) ends at `*end` in the state starting at `start`; steps
+   back over it. */
+static int written_before(const char **end, const char *start, const char *text, size_t length) {
+    if ((size_t)(*end - start) < length || memcmp(*end - length, text, length) != 0) return 0;
+    *end -= length;
     return 1;
 }
 
-/* The length of the text at `at` up to its closing quote, when every byte of it is printable
-   ASCII other than a quote or a backslash (orjson writes such text as it is); else -1. */
-static Py_ssize_t plain_text(const char *at, const char *end) {
-    for (const char *c = at; c < end; c++) {
-        if (*c == '"') return c - at;
+/* The length of the text ending at `end` back to the quote before it, when every byte of it is
+   printable ASCII other than a quote or a backslash (orjson writes such text as it is); else -1. */
+static Py_ssize_t plain_text_before(const char *end, const char *start) {
+    for (const char *c = end - 1; c >= start; c--) {
+        if (*c == '"') return end - 1 - c;
         if (*c < 0x20 || *c > 0x7e || *c == '\\') return -1;
     }
     return -1;
-}
-
-/* The end of the JSON object starting at `at` (one past its closing brace), its strings
-   skipped over; NULL if it does not close. Whether it is valid JSON is orjson's to say. */
-static const char *object_end(const char *at, const char *end) {
-    int depth = 0;
-    for (const char *c = at; c < end; c++) {
-        if (*c == '"') {
-            for (c++; c < end && *c != '"'; c++)
-                if (*c == '\\') c++;
-            if (c >= end) return NULL;
-        } else if (*c == '{' || *c == '[') {
-            depth++;
-        } else if ((*c == '}' || *c == ']') && --depth == 0) {
-            return c + 1;
-        }
-    }
-    return NULL;
 }
 
 /* transcoder.shared(kind, text, decode) of the `length` bytes at `at`. */
@@ -188,34 +176,44 @@ static PyObject *shared_of(PyObject *kind, const char *at, Py_ssize_t length, Py
    in any other form (and for one whose parts do not decode: the reference says why). */
 static PyObject *claim_of_written(PyObject *data, PyObject *originator_id, PyObject *position) {
     static PyObject *last_recorded_by = NULL; /* the same few names, row after row */
-    const char *at = PyBytes_AS_STRING(data), *end = at + PyBytes_GET_SIZE(data);
-    if (!written(&at, end, LITERAL(WRITTEN_START)) || at >= end || *at != '{') return NULL;
-    const char *content_at = at;
-    if ((at = object_end(at, end)) == NULL) return NULL;
+    static PyObject *last_time_text = NULL, *last_time = NULL; /* a transaction's claims share it */
+    /* Read from the end back, over the parts of fixed form, to where the content ends: orjson
+       then says whether what is left is one JSON object. */
+    const char *start = PyBytes_AS_STRING(data), *end = start + PyBytes_GET_SIZE(data), *at = end;
+    if (!written_before(&at, start, LITERAL(WRITTEN_END))) return NULL;
+    Py_ssize_t time_length = plain_text_before(at, start);
+    if (time_length < 0) return NULL;
+    const char *time_at = at -= time_length;
+    if (!written_before(&at, start, LITERAL(WRITTEN_TIME))) return NULL;
+    Py_ssize_t source_length = plain_text_before(at, start);
+    if (source_length < 0) return NULL;
+    const char *source_at = at -= source_length;
+    if (!written_before(&at, start, LITERAL(WRITTEN_SOURCE))) return NULL;
+    Py_ssize_t recorded_by_length = plain_text_before(at, start);
+    if (recorded_by_length < 0) return NULL;
+    const char *recorded_by_at = at -= recorded_by_length;
+    if (!written_before(&at, start, LITERAL(WRITTEN_TOPIC))) return NULL;
+    const char *content_at = start + sizeof(WRITTEN_START) - 1;
+    if (!written_at(start, start, end, LITERAL(WRITTEN_START)) || at - content_at < 2 || *content_at != '{' ||
+        at[-1] != '}')
+        return NULL;
     Py_ssize_t content_length = at - content_at;
     if (memmem(content_at, content_length, LITERAL("\"_type_\"")) != NULL) return NULL; /* tagged: untag it */
-    if (!written(&at, end, LITERAL(WRITTEN_TOPIC))) return NULL;
-    const char *recorded_by_at = at;
-    Py_ssize_t recorded_by_length = plain_text(at, end);
-    if (recorded_by_length < 0) return NULL;
-    at += recorded_by_length;
-    if (!written(&at, end, LITERAL(WRITTEN_SOURCE))) return NULL;
-    const char *source_at = at;
-    Py_ssize_t source_length = plain_text(at, end);
-    if (source_length < 0) return NULL;
-    at += source_length;
-    if (!written(&at, end, LITERAL(WRITTEN_TIME))) return NULL;
-    const char *time_at = at;
-    Py_ssize_t time_length = plain_text(at, end);
-    if (time_length < 0) return NULL;
-    at += time_length;
-    if (!written(&at, end, LITERAL(WRITTEN_END)) || at != end) return NULL;
 
     PyObject *view = PyMemoryView_FromMemory((char *)content_at, content_length, PyBUF_READ);
     PyObject *content = view ? PyObject_CallOneArg(loads, view) : NULL;
     Py_XDECREF(view);
     PyObject *source_id = content ? shared_of(K_uuid_hex, source_at, source_length, uuid_decoder) : NULL;
-    PyObject *timestamp = source_id ? shared_of(K_datetime_iso, time_at, time_length, datetime_decoder) : NULL;
+    PyObject *timestamp = NULL;
+    if (source_id != NULL) {
+        if (last_time != NULL && PyUnicode_GET_LENGTH(last_time_text) == time_length &&
+            memcmp(PyUnicode_1BYTE_DATA(last_time_text), time_at, time_length) == 0) {
+            timestamp = Py_NewRef(last_time);
+        } else if ((timestamp = shared_of(K_datetime_iso, time_at, time_length, datetime_decoder)) != NULL) {
+            Py_XSETREF(last_time_text, PyUnicode_FromStringAndSize(time_at, time_length));
+            Py_XSETREF(last_time, last_time_text ? Py_NewRef(timestamp) : NULL);
+        }
+    }
     PyObject *claim = NULL;
     if (timestamp != NULL && PyDict_CheckExact(content)) {
         if (last_recorded_by == NULL || PyUnicode_GET_LENGTH(last_recorded_by) != recorded_by_length ||

@@ -193,6 +193,8 @@ def _rewritten(state: bytes, form: str) -> bytes:
         return orjson.dumps(dict(reversed(fields.items())))
     if form == "an extra key":
         return orjson.dumps({**fields, "zz_note": "added"}, option=orjson.OPT_SORT_KEYS)
+    if form == "a key between the content and the rest":
+        return orjson.dumps({**fields, "note": {"said": "}"}}, option=orjson.OPT_SORT_KEYS)
     if form == "recorded by a quoted name":
         return orjson.dumps({**fields, "recorded_by": 'the "desk"'}, option=orjson.OPT_SORT_KEYS)
     if form == "recorded by a non-ASCII name":
@@ -216,6 +218,7 @@ def _rewritten(state: bytes, form: str) -> bytes:
         "indented",
         "keys unsorted",
         "an extra key",
+        "a key between the content and the rest",
         "recorded by a quoted name",
         "recorded by a non-ASCII name",
         "a tagged value in the content",
