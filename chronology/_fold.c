@@ -129,21 +129,17 @@ static PyObject *claim_of(PyObject *fields, PyObject *originator_id, PyObject *p
    "recorded_by":"...","source_id":{"_data_":"<hex>","_type_":"uuid_hex"},"timestamp":{"_data_":
    "<ISO time>","_type_":"datetime_iso"}}`. `claim_of_written` reads a state of exactly that form
    without decoding all of it: the rest is matched byte for byte from the end back, and orjson
-   decodes what is left between the braces, the content (the only part holding more than text). Any other form (another key, spaces, an escape or
-   a byte beyond printable ASCII in the texts, a tag inside the content, content orjson rejects, a
-   time that does not parse) is left to `decode_state` and `claim_of`, which read every form the
-   reference reads and raise what it raises. */
+   decodes what is left between the braces, the content (the only part holding more than text).
+   Any other form (another key, spaces, an escape or a byte beyond printable ASCII in the texts, a
+   tag inside the content, content orjson rejects, a time that does not parse) is left to
+   `decode_state` and `claim_of`, which read every form the reference reads and raise what it
+   raises. */
 static const char WRITTEN_START[] = "{\"content\":";
 static const char WRITTEN_TOPIC[] = ",\"originator_topic\":\"chronology.domain:Claim\",\"recorded_by\":\"";
 static const char WRITTEN_SOURCE[] = "\",\"source_id\":{\"_data_\":\"";
 static const char WRITTEN_TIME[] = "\",\"_type_\":\"uuid_hex\"},\"timestamp\":{\"_data_\":\"";
 static const char WRITTEN_END[] = "\",\"_type_\":\"datetime_iso\"}}";
 #define LITERAL(text) (text), (sizeof(text) - 1)
-
-/* Whether `text` (of `length` bytes) is at `at` in the state starting at `start`. */
-static int written_at(const char *at, const char *start, const char *end, const char *text, size_t length) {
-    return at >= start && (size_t)(end - at) >= length && memcmp(at, text, length) == 0;
-}
 
 /* Whether `text` (of `length` bytes) ends at `*end` in the state starting at `start`; steps
    back over it. */
@@ -179,7 +175,7 @@ static PyObject *claim_of_written(PyObject *data, PyObject *originator_id, PyObj
     static PyObject *last_time_text = NULL, *last_time = NULL; /* a transaction's claims share it */
     /* Read from the end back, over the parts of fixed form, to where the content ends: orjson
        then says whether what is left is one JSON object. */
-    const char *start = PyBytes_AS_STRING(data), *end = start + PyBytes_GET_SIZE(data), *at = end;
+    const char *start = PyBytes_AS_STRING(data), *at = start + PyBytes_GET_SIZE(data);
     if (!written_before(&at, start, LITERAL(WRITTEN_END))) return NULL;
     Py_ssize_t time_length = plain_text_before(at, start);
     if (time_length < 0) return NULL;
@@ -194,8 +190,7 @@ static PyObject *claim_of_written(PyObject *data, PyObject *originator_id, PyObj
     const char *recorded_by_at = at -= recorded_by_length;
     if (!written_before(&at, start, LITERAL(WRITTEN_TOPIC))) return NULL;
     const char *content_at = start + sizeof(WRITTEN_START) - 1;
-    if (!written_at(start, start, end, LITERAL(WRITTEN_START)) || at - content_at < 2 || *content_at != '{' ||
-        at[-1] != '}')
+    if (at - content_at < 2 || memcmp(start, LITERAL(WRITTEN_START)) != 0 || *content_at != '{' || at[-1] != '}')
         return NULL;
     Py_ssize_t content_length = at - content_at;
     if (memmem(content_at, content_length, LITERAL("\"_type_\"")) != NULL) return NULL; /* tagged: untag it */

@@ -67,6 +67,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     while (frame := read_frame(requests)) is not None:
         write_frame(replies, STARTED)
         try:
+            jobs: list[Job]
             jobs, news, policy = pickle.loads(frame)
             sources.update(news)
             incidents = [
